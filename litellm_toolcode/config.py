@@ -1,0 +1,57 @@
+"""Per-alias settings, read from a model entry's ``model_info.toolcode`` in LiteLLM's config.
+
+Keeping them in ``model_info`` (not ``litellm_params``) matters: custom keys in
+``litellm_params`` are forwarded to the upstream request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+__all__ = ["AliasSettings", "settings_for"]
+
+
+class AliasSettings(BaseModel):
+    """``model_info.toolcode`` of one model alias. Unknown keys are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        default=False,
+        description="Rewrite tool-bearing requests to this alias into code mode. "
+        "Aliases without it get LiteLLM's native behaviour (tools passed through).",
+    )
+    max_tool_result_chars: int = Field(
+        default=20_000,
+        ge=100,
+        description="Tool results in the history longer than this are cut, with a marker "
+        "saying how much was left out, before the upstream sees them.",
+    )
+
+
+_DISABLED = AliasSettings()
+
+
+def settings_for(alias: str, model_info: Mapping[str, Any] | None) -> AliasSettings:
+    """Parse one deployment's ``model_info``; errors name the alias and the offending key."""
+    raw = (model_info or {}).get("toolcode")
+    if raw is None:
+        return _DISABLED
+    if raw is True:  # `toolcode: true` is a natural shorthand
+        return AliasSettings(enabled=True)
+    try:
+        return AliasSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<toolcode>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"model alias {alias!r}: invalid model_info.toolcode ({problems}). "
+            f"Known keys: {', '.join(AliasSettings.model_fields)}."
+        ) from None

@@ -1,0 +1,70 @@
+"""A tool-bearing chat request -> the code-mode request the upstream receives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .config import AliasSettings
+from .errors import RequestError
+from .history import rewrite_messages
+from .prompt import system_prompt
+from .schema_code import Toolset, build_toolset
+
+__all__ = ["STATE_KEY", "TOOL_FIELDS", "rewrite_request"]
+
+# Fields of native tool calling the upstream must not see for an enabled alias.
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
+# Where the pre-call hook leaves what the post-call hooks need, inside LiteLLM's own
+# request metadata (never forwarded upstream for chat completions).
+STATE_KEY = "toolcode_request"
+
+
+def _tool_choice_mode(choice: Any, toolset: Toolset) -> str:
+    if choice is None or choice == "auto":
+        return "auto"
+    if choice == "none":
+        return "none"
+    # `required` and named functions need repair rounds to enforce; until then the model is
+    # asked and the answer is read as for `auto`.
+    if choice == "required":
+        return "auto"
+    if isinstance(choice, Mapping):
+        name = (choice.get("function") or {}).get("name")
+        if name not in {spec.name for spec in toolset.tools}:
+            raise RequestError(
+                f"tool_choice names function {name!r}, which is not in tools",
+                param="tool_choice",
+            )
+        return "auto"
+    raise RequestError(f"tool_choice {choice!r} is not supported", param="tool_choice")
+
+
+def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, Any]:
+    """Replace native tool fields by a code prompt and a rewritten history (``data`` is mutated)."""
+    tools = data.get("tools")
+    if not isinstance(tools, list) or not tools:
+        raise RequestError("tools must be a non-empty list", param="tools")
+    toolset = build_toolset(tools)
+    mode = _tool_choice_mode(data.get("tool_choice"), toolset)
+    history = rewrite_messages(
+        data.get("messages") or [],
+        toolset.render_call,
+        max_result_chars=settings.max_tool_result_chars,
+    )
+    system = (
+        system_prompt(toolset.source, history.client_system)
+        if mode != "none"
+        else history.client_system
+    )
+    messages = list(history.messages)
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    for field in TOOL_FIELDS:
+        data.pop(field, None)
+    data["messages"] = messages
+    metadata = data.setdefault("metadata", {})
+    metadata[STATE_KEY] = {"tools": tools, "mode": mode}
+    spend = metadata.get("spend_logs_metadata") or {}
+    metadata["spend_logs_metadata"] = {**spend, "toolcode_mode": mode, "toolcode_tools": len(tools)}
+    return data

@@ -1,0 +1,200 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 that plays scripted answers.
+
+The only fake in the test suite: it stands in for the upstream LLM. Tests script answers under a
+unique key that appears in their request text; the server finds the script by searching the
+request body for that key, answers with the next scripted reply (JSON or SSE, as asked) and
+records every request it got, so tests can assert on what the upstream saw.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One upstream answer."""
+
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # native tool calls (pass-through tests)
+    finish_reason: str | None = None
+    status: int = 200  # non-200: answer with an OpenAI-shaped error
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+    chunk_size: int = 5  # characters per content delta when streaming
+
+
+@dataclass
+class _State:
+    scripts: dict[str, deque[Scripted]] = field(default_factory=dict)
+    requests: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: _State
+
+    def server_bind(self) -> None:
+        # Without TCP_NODELAY, Nagle adds ~40 ms per response (design.md section 2).
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().server_bind()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": []})
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        body = json.loads(raw or "{}")
+        state = self.server.state
+        with state.lock:
+            key = next((k for k in state.scripts if k in raw), None)
+            if key is not None:
+                state.requests[key].append(body)
+            queue = state.scripts.get(key) if key else None
+            answer = queue.popleft() if queue else None
+        if answer is None:
+            self._send_json(
+                500,
+                {"error": {"message": f"fake upstream: no scripted answer (key={key})"}},
+            )
+            return
+        if answer.status != 200:
+            self._send_json(
+                answer.status,
+                {"error": {"message": answer.content or "upstream error", "type": "server_error"}},
+            )
+            return
+        if body.get("stream"):
+            self._stream(body, answer)
+        else:
+            self._send_json(200, _completion(body, answer))
+
+    def _stream(self, body: dict[str, Any], answer: Scripted) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+        }
+
+        def send(payload: dict[str, Any] | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            frame = f"data: {data}\n\n".encode()
+            self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            self.wfile.flush()
+
+        def delta(d: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": d, "finish_reason": finish}]}
+
+        send(delta({"role": "assistant", "content": ""}))
+        if answer.reasoning_content:
+            send(delta({"reasoning_content": answer.reasoning_content}))
+        text = answer.content or ""
+        for start in range(0, len(text), answer.chunk_size):
+            send(delta({"content": text[start : start + answer.chunk_size]}))
+        for index, call in enumerate(answer.tool_calls or []):
+            send(delta({"tool_calls": [{"index": index, **call}]}))
+        send(delta({}, _finish(answer)))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            send({**base, "choices": [], "usage": _usage(answer)})
+        send("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def _finish(answer: Scripted) -> str:
+    return answer.finish_reason or ("tool_calls" if answer.tool_calls else "stop")
+
+
+def _usage(answer: Scripted) -> dict[str, int]:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }
+
+
+def _completion(body: dict[str, Any], answer: Scripted) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+    if answer.reasoning_content:
+        message["reasoning_content"] = answer.reasoning_content
+    if answer.tool_calls:
+        message["tool_calls"] = answer.tool_calls
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish(answer)}],
+        "usage": _usage(answer),
+    }
+
+
+class FakeUpstream:
+    """Start with ``FakeUpstream().start()``; ``url`` is the OpenAI base URL (…/v1)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.state = _State()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, key: str, *answers: Scripted) -> None:
+        with self._server.state.lock:
+            self._server.state.scripts[key] = deque(answers)
+
+    def requests(self, key: str) -> list[dict[str, Any]]:
+        with self._server.state.lock:
+            return list(self._server.state.requests.get(key, []))
+
+    def unplayed(self, key: str) -> int:
+        with self._server.state.lock:
+            return len(self._server.state.scripts.get(key, ()))
