@@ -1,0 +1,494 @@
+"""Read tool calls from the model's code without running it: the literal fast path.
+
+Most answers are a few calls with literal arguments (``get_weather("Paris", unit="C")``). Those
+are read straight from the AST and bound to the tool stubs' signatures, so positional arguments,
+negative numbers, nested lists/dicts and strings of any quoting come out exactly. Anything that
+would need the code to run (loops, variables, arithmetic, a tool's result) raises
+``ExecutionUnavailableError``, so the hook can either run the code in the sandbox or answer with a
+message that tells the model what to write instead. Messages name the line and the piece of code
+at fault: in repair rounds the model reads them.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import inspect
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import (
+    CodeSyntaxError,
+    ExecutionUnavailableError,
+    ToolArgumentError,
+    UnknownToolError,
+)
+
+__all__ = ["LiteralCall", "ResultUsedError", "read_literal_calls"]
+
+
+@dataclass(frozen=True)
+class LiteralCall:
+    """One tool call read from the code."""
+
+    function: str
+    """The Python function name called (a key of the signatures)."""
+    arguments: dict[str, Any]
+    """Parameter name -> plain Python value, for the arguments given (defaults not applied)."""
+
+
+class ResultUsedError(ExecutionUnavailableError):
+    """The code uses a tool's result, which only exists after the client runs the tool.
+
+    ``calls`` holds the calls read before that point: the hook may emit them and let the model
+    continue with their results in the next turn (design.md section 4).
+    """
+
+    def __init__(
+        self, message: str, *, function: str, line: int, calls: tuple[LiteralCall, ...]
+    ) -> None:
+        super().__init__(message)
+        self.function = function
+        self.line = line
+        self.calls = calls
+
+
+_NEEDS_EXECUTION = "needs code execution, which is not enabled for this model"
+_LITERAL_HINT = (
+    "Write each tool call as a plain call with literal argument values "
+    "(strings, numbers, lists, dicts, True/False/None)."
+)
+_SEGMENT_LIMIT = 80
+_BUILTINS = frozenset(dir(builtins))
+# JSON spellings models carry over into Python.
+_JSON_NAMES = {"true": "True", "false": "False", "null": "None", "none": "None"}
+_CONSTRUCTS: dict[type[ast.AST], str] = {
+    ast.For: "a for loop",
+    ast.AsyncFor: "an async for loop",
+    ast.While: "a while loop",
+    ast.If: "an if statement",
+    ast.With: "a with statement",
+    ast.AsyncWith: "an async with statement",
+    ast.FunctionDef: "a function definition",
+    ast.AsyncFunctionDef: "a function definition",
+    ast.ClassDef: "a class definition",
+    ast.Try: "a try statement",
+    ast.TryStar: "a try statement",
+    ast.Match: "a match statement",
+    ast.AugAssign: "an augmented assignment",
+    ast.AnnAssign: "an annotated assignment",
+    ast.Assign: "an assignment of something other than one tool call",
+    ast.Delete: "a del statement",
+    ast.Return: "a return statement",
+    ast.Raise: "a raise statement",
+    ast.Assert: "an assert statement",
+    ast.Global: "a global statement",
+    ast.Nonlocal: "a nonlocal statement",
+    ast.Break: "a break statement",
+    ast.Continue: "a continue statement",
+    ast.ListComp: "a list comprehension",
+    ast.SetComp: "a set comprehension",
+    ast.DictComp: "a dict comprehension",
+    ast.GeneratorExp: "a generator expression",
+    ast.Lambda: "a lambda",
+    ast.JoinedStr: "an f-string",
+    ast.BinOp: "arithmetic",
+    ast.BoolOp: "a boolean operation",
+    ast.Compare: "a comparison",
+    ast.IfExp: "a conditional expression",
+    ast.Subscript: "an indexing expression",
+    ast.Attribute: "an attribute access",
+    ast.NamedExpr: "an assignment expression",
+    ast.Call: "a call",
+    ast.Await: "an await expression",
+}
+
+
+def read_literal_calls(
+    code: str,
+    signatures: Mapping[str, inspect.Signature],
+    model_names: Collection[str] = (),
+) -> tuple[LiteralCall, ...]:
+    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``.
+
+    Raises ``CodeSyntaxError`` (not Python), ``UnknownToolError`` (calls something that is not a
+    tool), ``ToolArgumentError`` (arguments do not fit the signature or are not JSON-like) or
+    ``ExecutionUnavailableError`` (the code needs to run; ``ResultUsedError`` when it uses a
+    tool's result).
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        raise CodeSyntaxError(_syntax_message(error, code)) from error
+    except ValueError as error:  # e.g. a NUL byte in the source
+        raise CodeSyntaxError(f"the code cannot be parsed: {error}") from error
+    return _Reader(code, signatures, frozenset(model_names)).read(tree)
+
+
+def _syntax_message(error: SyntaxError, code: str) -> str:
+    lineno = error.lineno or 1
+    lines = code.splitlines()
+    text = error.text if error.text is not None else ""
+    if not text.strip() and 0 < lineno <= len(lines):
+        text = lines[lineno - 1]
+    text = text.rstrip("\n")
+    return f"line {lineno}: {error.msg}" + (f"\n    {text.strip()}" if text.strip() else "")
+
+
+def _truncate(text: str) -> str:
+    text = " ".join(text.split())  # one line, whatever the layout
+    return text if len(text) <= _SEGMENT_LIMIT else text[: _SEGMENT_LIMIT - 3] + "..."
+
+
+class _Reader:
+    """Walks the module's statements; remembers which names hold tool results."""
+
+    def __init__(
+        self, code: str, signatures: Mapping[str, inspect.Signature], model_names: frozenset[str]
+    ) -> None:
+        self.code = code
+        self.signatures = signatures
+        self.model_names = model_names
+        self.results: dict[str, tuple[str, int]] = {}  # variable -> (function, line)
+        self.calls: list[LiteralCall] = []
+
+    def read(self, tree: ast.Module) -> tuple[LiteralCall, ...]:
+        for statement in tree.body:
+            self._statement(statement)
+        return tuple(self.calls)
+
+    # statements
+
+    def _statement(self, statement: ast.stmt) -> None:
+        if isinstance(statement, ast.Import | ast.ImportFrom | ast.Pass):
+            return  # harmless: the stubs are already "imported"
+        if isinstance(statement, ast.Expr):
+            value = statement.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return  # a docstring-like note
+            call = self._tool_call_of(value)
+            if call is not None:
+                self.calls.append(self._call(call))
+                return
+        elif (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            call = self._tool_call_of(statement.value)
+            if call is not None:
+                literal = self._call(call)
+                self.calls.append(literal)
+                self.results[statement.targets[0].id] = (literal.function, statement.lineno)
+                return
+        self._check_result_use(statement)
+        raise self._unavailable(statement, self._describe(statement))
+
+    def _tool_call_of(self, value: ast.expr) -> ast.Call | None:
+        """The call in ``f(...)``, ``await f(...)`` or ``print(f(...))``, else None."""
+        if isinstance(value, ast.Await):
+            value = value.value
+        if not isinstance(value, ast.Call):
+            return None
+        if (
+            isinstance(value.func, ast.Name)
+            and value.func.id == "print"
+            and "print" not in self.signatures
+        ):
+            if len(value.args) == 1 and not value.keywords:
+                inner = value.args[0]
+                if isinstance(inner, ast.Await):
+                    inner = inner.value
+                if isinstance(inner, ast.Call):
+                    return inner
+            return None
+        return value
+
+    def _describe(self, statement: ast.stmt) -> str:
+        node: ast.AST = statement.value if isinstance(statement, ast.Expr) else statement
+        what = _CONSTRUCTS.get(type(node))
+        if what is None:
+            what = "an expression" if isinstance(statement, ast.Expr) else "this statement"
+        return f"{what} (`{self._segment(statement)}`)"
+
+    # calls
+
+    def _call(self, call: ast.Call) -> LiteralCall:
+        function = self._function(call)
+        signature = self.signatures[function]
+        positional_names = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        args: list[Any] = []
+        for arg in call.args:
+            if isinstance(arg, ast.Starred):
+                if not isinstance(arg.value, ast.List | ast.Tuple):
+                    self._check_result_use(arg)
+                    raise self._unavailable(arg, f"unpacking `{self._segment(arg)}`")
+                elements: Sequence[ast.expr] = arg.value.elts
+            else:
+                elements = [arg]
+            for element in elements:
+                index = len(args)
+                field = positional_names[index] if index < len(positional_names) else None
+                args.append(self._value(element, function, field))
+        kwargs: dict[str, Any] = {}
+        for keyword in call.keywords:
+            if keyword.arg is not None:
+                if keyword.arg in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
+                    raise self._argument_error(
+                        keyword, function, "given twice; pass each argument once", keyword.arg
+                    )
+                kwargs[keyword.arg] = self._value(keyword.value, function, keyword.arg)
+                continue
+            if not isinstance(keyword.value, ast.Dict):
+                self._check_result_use(keyword)
+                raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
+            spread = self._value(keyword.value, function, None)
+            for name, value in spread.items():
+                if name in kwargs:
+                    raise self._argument_error(
+                        call, function, "given twice; pass each argument once", name
+                    )
+                kwargs[name] = value
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise self._bind_error(call, function, signature, error, kwargs) from None
+        return LiteralCall(function, {name: _plain(v) for name, v in bound.arguments.items()})
+
+    def _function(self, call: ast.Call) -> str:
+        func = call.func
+        if isinstance(func, ast.Name):
+            name = func.id
+            if name in self.signatures:
+                return name
+            if name in self.model_names:
+                raise UnknownToolError(
+                    f"line {call.lineno}: {name} is a data model, not a function. Call one of "
+                    f"the functions ({self._available()}) and pass {name}(...) as an argument.",
+                    name=name,
+                )
+            self._check_result_use(call)
+            if name in _BUILTINS:
+                raise self._unavailable(call, f"calling the built-in {name}()")
+            raise UnknownToolError(
+                f"line {call.lineno}: {name}() is not an available function"
+                f"{self._did_you_mean(name)}. The available functions are: {self._available()}.",
+                name=name,
+            )
+        if isinstance(func, ast.Attribute):
+            if func.attr in self.signatures:
+                # `tools.get_weather(...)`: models like to namespace the stubs.
+                return func.attr
+            self._check_result_use(call)
+            dotted = self._segment(func)
+            raise UnknownToolError(
+                f"line {call.lineno}: {dotted}() is not an available function"
+                f"{self._did_you_mean(func.attr)}. Call the functions by name; the available "
+                f"functions are: {self._available()}.",
+                name=dotted,
+            )
+        self._check_result_use(call)
+        raise self._unavailable(call, f"calling `{self._segment(func)}`")
+
+    def _available(self) -> str:
+        return ", ".join(sorted(self.signatures)) or "(none)"
+
+    def _did_you_mean(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.signatures), n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
+
+    # values
+
+    def _value(self, node: ast.expr, tool: str, field: str | None) -> Any:
+        """The plain Python value of a literal expression."""
+        if isinstance(node, ast.Constant):
+            return self._constant(node, tool, field)
+        if isinstance(node, ast.UnaryOp):
+            number = _signed_number(node)
+            if number is not None:
+                return number
+        elif isinstance(node, ast.List | ast.Tuple | ast.Set):
+            items: list[Any] = []
+            for element in node.elts:
+                if isinstance(element, ast.Starred):
+                    self._check_result_use(element)
+                    raise self._unavailable(element, f"unpacking `{self._segment(element)}`")
+                items.append(self._value(element, tool, field))
+            return items
+        elif isinstance(node, ast.Dict):
+            return self._dict(node, tool, field)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in self.model_names:
+                return self._model(node, tool, field)
+        elif isinstance(node, ast.Name):
+            self._check_result_use(node)
+            hint = _JSON_NAMES.get(node.id)
+            raise self._unavailable(
+                node, f"the name `{node.id}`" + (f" (did you mean {hint}?)" if hint else "")
+            )
+        self._check_result_use(node)
+        construct = _CONSTRUCTS.get(type(node))
+        segment = f"`{self._segment(node)}`"
+        raise self._unavailable(node, f"{construct} {segment}" if construct else segment)
+
+    def _constant(self, node: ast.Constant, tool: str, field: str | None) -> Any:
+        value = node.value
+        if value is None or isinstance(value, str | bool | int | float):
+            return value
+        if isinstance(value, bytes):
+            problem = "is a bytes literal; pass a str instead (drop the b prefix)"
+        elif value is Ellipsis:
+            problem = "is a placeholder (...); pass the actual value"
+        else:
+            problem = f"is a {type(value).__name__}, which has no JSON form"
+        raise self._argument_error(node, tool, f"`{self._segment(node)}` {problem}", field)
+
+    def _dict(self, node: ast.Dict, tool: str, field: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is None:  # {**other}
+                spread = self._value(value, tool, field) if isinstance(value, ast.Dict) else None
+                if spread is None:
+                    self._check_result_use(value)
+                    raise self._unavailable(value, f"unpacking `**{self._segment(value)}`")
+                result.update(spread)
+                continue
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                self._check_result_use(key)
+                raise self._argument_error(
+                    key,
+                    tool,
+                    f"dict key `{self._segment(key)}` must be a quoted string, "
+                    f'e.g. "{_truncate(self._segment(key))}"',
+                    field,
+                )
+            result[key.value] = self._value(value, tool, field)
+        return result
+
+    def _model(self, node: ast.Call, tool: str, field: str | None) -> dict[str, Any]:
+        """``Guest(name="a", age=3)`` -> ``{"name": "a", "age": 3}``; validation comes later."""
+        name = node.func.id if isinstance(node.func, ast.Name) else "model"
+        if node.args:
+            raise self._argument_error(
+                node,
+                tool,
+                f"{name}(...) takes keyword arguments only, e.g. {name}(field=value)",
+                field,
+            )
+        result: dict[str, Any] = {}
+        for keyword in node.keywords:
+            if keyword.arg is not None:
+                result[keyword.arg] = self._value(keyword.value, tool, field)
+            elif isinstance(keyword.value, ast.Dict):
+                result.update(self._dict(keyword.value, tool, field))
+            else:
+                self._check_result_use(keyword)
+                raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
+        return result
+
+    # errors
+
+    def _segment(self, node: ast.AST) -> str:
+        segment = ast.get_source_segment(self.code, node)
+        return _truncate(segment if segment is not None else ast.unparse(node))
+
+    def _unavailable(self, node: ast.AST, what: str) -> ExecutionUnavailableError:
+        line = getattr(node, "lineno", "?")
+        return ExecutionUnavailableError(f"line {line}: {what} {_NEEDS_EXECUTION}. {_LITERAL_HINT}")
+
+    def _check_result_use(self, node: ast.AST) -> None:
+        """Raise ResultUsedError if ``node`` reads a variable that holds a tool's result."""
+        for child in ast.walk(node):
+            if (
+                isinstance(child, ast.Name)
+                and isinstance(child.ctx, ast.Load)
+                and child.id in self.results
+            ):
+                function, defined_on = self.results[child.id]
+                line = getattr(node, "lineno", child.lineno)
+                raise ResultUsedError(
+                    f"line {line}: `{self._segment(node)}` uses the result of {function}(...) "
+                    f"(`{child.id}`, line {defined_on}); a tool's result is only known after the "
+                    f"tool has run, and using it here {_NEEDS_EXECUTION}. Call the tools you "
+                    "need now with literal arguments; their results come back in the next turn.",
+                    function=function,
+                    line=line,
+                    calls=tuple(self.calls),
+                )
+
+    def _argument_error(
+        self, node: ast.AST, tool: str, problem: str, field: str | None
+    ) -> ToolArgumentError:
+        line = getattr(node, "lineno", "?")
+        where = f"argument {field!r}: " if field else ""
+        return ToolArgumentError(f"line {line}: {tool}(): {where}{problem}", tool=tool, field=field)
+
+    def _bind_error(
+        self,
+        call: ast.Call,
+        tool: str,
+        signature: inspect.Signature,
+        error: TypeError,
+        kwargs: Mapping[str, Any],
+    ) -> ToolArgumentError:
+        text = str(error)
+        quoted = re.search(r"'([^']+)'", text)
+        field = quoted.group(1) if quoted else None
+        parameters = signature.parameters
+        if text.startswith("missing a required argument"):
+            problem = f"missing required argument {field!r}"
+        elif text.startswith("got an unexpected keyword argument"):
+            close = difflib.get_close_matches(field or "", list(parameters), n=1)
+            problem = f"unexpected keyword argument {field!r}" + (
+                f" (did you mean {close[0]!r}?)" if close else ""
+            )
+        elif text.startswith("too many positional arguments"):
+            accepted = sum(
+                p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters.values()
+            )
+            given = len(call.args)
+            problem = (
+                f"too many positional arguments ({given} given, at most {accepted} accepted); "
+                "pass the arguments by keyword"
+            )
+            field = None
+        elif text.startswith("multiple values for argument"):
+            problem = f"argument {field!r} is given twice (by position and by keyword)"
+        elif "positional only" in text:
+            problem = f"argument {field!r} must be passed by position"
+        else:
+            problem = text
+        if field is not None and field not in parameters and field not in kwargs:
+            field = None
+        return ToolArgumentError(
+            f"line {call.lineno}: {tool}(): {problem}. The signature is {tool}{signature}.",
+            tool=tool,
+            field=field,
+        )
+
+
+def _signed_number(node: ast.expr) -> int | float | None:
+    """``-3``, ``+2.5``, ``-(3)``: a number with signs in front, else None."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        return None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        number = _signed_number(node.operand)
+        if number is None:
+            return None
+        return -number if isinstance(node.op, ast.USub) else number
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """``*args`` binds a tuple: keep values JSON-shaped (lists, not tuples)."""
+    return list(value) if isinstance(value, tuple) else value
