@@ -11,12 +11,12 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from .check import read_literal_calls
-from .errors import ModelOutputError
+from .check import LiteralCall, ResultUsedError, read_literal_calls
+from .errors import ModelOutputError, ToolChoiceError
 from .extract import split_answer
 from .schema_code import Toolset
 
-__all__ = ["Reply", "ToolCall", "interpret", "new_call_id"]
+__all__ = ["Choice", "Reply", "ToolCall", "enforce", "interpret", "new_call_id"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,42 @@ class Reply:
         return "tool_calls" if self.tool_calls else "stop"
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What the request's ``tool_choice`` and ``parallel_tool_calls`` demand of an answer."""
+
+    mode: str = "auto"  # auto | none | required | function
+    function: str | None = None  # the client's tool name, for mode "function"
+    parallel: bool = True
+
+    def demand(self) -> str | None:
+        """The demand in words, for the prompt of a repair round."""
+        if self.mode == "function":
+            return f"You must call the function for tool {self.function!r}."
+        if self.mode == "required":
+            return "You must call at least one function."
+        if not self.parallel:
+            return "Make exactly one call."
+        return None
+
+
+def enforce(reply: Reply, choice: Choice) -> None:
+    """Raise ToolChoiceError when ``reply`` breaks what ``choice`` demands."""
+    names = [call.name for call in reply.tool_calls]
+    if choice.mode == "required" and not names:
+        raise ToolChoiceError("tool_choice is 'required' but the answer calls no function")
+    if choice.mode == "function" and (not names or set(names) != {choice.function}):
+        raise ToolChoiceError(
+            f"tool_choice demands a call to {choice.function!r}, "
+            f"but the answer calls {names or 'nothing'}"
+        )
+    if not choice.parallel and len(names) > 1:
+        raise ToolChoiceError(
+            f"parallel_tool_calls is false but the answer makes {len(names)} calls; "
+            "make exactly one call"
+        )
+
+
 def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
@@ -46,7 +82,15 @@ def interpret(text: str | None, toolset: Toolset) -> Reply:
     answer = split_answer(text, toolset.signatures.keys())
     if answer.code is None:
         return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
-    literal_calls = read_literal_calls(answer.code, toolset.signatures, toolset.model_names)
+    literal_calls: tuple[LiteralCall, ...]
+    try:
+        literal_calls = read_literal_calls(answer.code, toolset.signatures, toolset.model_names)
+    except ResultUsedError as exc:
+        # The code needs a tool's result: emit the calls before that point; the client runs
+        # them and the model continues with their results next turn (design.md section 4).
+        if not exc.calls:
+            raise
+        literal_calls = exc.calls
     if not literal_calls:
         raise ModelOutputError(
             "The model's code block holds no function call. Call one of: "

@@ -26,6 +26,14 @@ class AliasSettings(BaseModel):
         description="Rewrite tool-bearing requests to this alias into code mode. "
         "Aliases without it get LiteLLM's native behaviour (tools passed through).",
     )
+    max_repair_rounds: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="When the model's code is wrong (syntax, unknown tool, bad arguments, "
+        "tool_choice ignored), ask the same alias again this many times with the error shown, "
+        "before the client gets an error.",
+    )
     max_tool_result_chars: int = Field(
         default=20_000,
         ge=100,

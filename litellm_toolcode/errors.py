@@ -16,6 +16,7 @@ __all__ = [
     "RequestError",
     "SchemaError",
     "ToolArgumentError",
+    "ToolChoiceError",
     "ToolcodeError",
     "UnknownToolError",
 ]
@@ -90,3 +91,7 @@ class ToolArgumentError(ModelOutputError):
 
 class ExecutionUnavailableError(ModelOutputError):
     """The code needs execution (not plain literal calls) and execution is not available."""
+
+
+class ToolChoiceError(ModelOutputError):
+    """The answer ignores the request's ``tool_choice`` or ``parallel_tool_calls``."""

@@ -12,12 +12,12 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
-from litellm.types.utils import ModelResponse, ModelResponseStream
+from litellm.types.utils import ModelResponse, ModelResponseStream, Usage
 
-from .answer import Reply, interpret
+from .answer import Choice
 from .config import AliasSettings, settings_for
 from .errors import ConfigError, ToolcodeError
-from .extract import split_answer
+from .repair import Ask, Settled, settle
 from .respond import apply_reply, reply_chunks
 from .rewrite import STATE_KEY, rewrite_request
 from .schema_code import build_toolset
@@ -27,6 +27,14 @@ __all__ = ["ToolcodeHandler"]
 log = logging.getLogger("litellm_toolcode")
 
 _CHAT_CALL_TYPES = frozenset({"acompletion", "completion"})
+# Sampling parameters a repair round repeats from the client's request.
+_SAMPLING = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop")
+
+
+def _router() -> Any:
+    from litellm.proxy.proxy_server import llm_router  # set once the proxy has started
+
+    return llm_router
 
 
 def _proxy_error(exc: ToolcodeError) -> ProxyException:
@@ -36,13 +44,12 @@ def _proxy_error(exc: ToolcodeError) -> ProxyException:
 
 
 def _alias_settings(alias: str) -> AliasSettings:
-    from litellm.proxy.proxy_server import llm_router  # set once the proxy has started
-
-    if llm_router is None:
+    router = _router()
+    if router is None:
         return AliasSettings()
     found = {
         settings_for(alias, deployment.get("model_info"))
-        for deployment in llm_router.get_model_list(model_name=alias) or []
+        for deployment in router.get_model_list(model_name=alias) or []
     }
     if len(found) > 1:
         raise ConfigError(
@@ -57,20 +64,64 @@ def _state(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return state if isinstance(state, Mapping) else None
 
 
-def _reply(text: str | None, state: Mapping[str, Any]) -> Reply:
-    toolset = build_toolset(state["tools"])  # cached by content hash: no schema work twice
-    if state["mode"] == "none":  # tool_choice "none": never read calls, only drop thoughts
-        answer = split_answer(text, ())
-        return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
-    return interpret(text, toolset)
-
-
 def _record(data: Mapping[str, Any], **facts: Any) -> None:
     # Spend-log metadata must be written before the hook's first await (design.md section 2).
     metadata = data.get("metadata")
     if isinstance(metadata, dict):
         spend = metadata.get("spend_logs_metadata") or {}
         metadata["spend_logs_metadata"] = {**spend, **facts}
+
+
+def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
+    """Extra upstream calls go through LiteLLM's router (not the proxy: our hooks do not run
+    again), attributed to the caller's key, and their usage is added to ``usage``."""
+
+    async def ask(messages: list[dict[str, Any]], round_number: int) -> str | None:
+        metadata = {k: v for k, v in (data.get("metadata") or {}).items() if k != STATE_KEY}
+        spend = metadata.get("spend_logs_metadata") or {}
+        metadata["spend_logs_metadata"] = {**spend, "toolcode_round": round_number}
+        sampling = {k: data[k] for k in _SAMPLING if data.get(k) is not None}
+        log.info("toolcode: round %d to alias %s", round_number, data.get("model"))
+        response = await _router().acompletion(
+            model=data["model"], messages=messages, metadata=metadata, **sampling
+        )
+        extra = getattr(response, "usage", None)
+        if extra is not None:
+            usage.prompt_tokens += extra.prompt_tokens or 0
+            usage.completion_tokens += extra.completion_tokens or 0
+            usage.total_tokens += extra.total_tokens or 0
+        return response.choices[0].message.content  # type: ignore[no-any-return]
+
+    return ask
+
+
+async def _settle(
+    text: str | None, data: Mapping[str, Any], state: Mapping[str, Any], usage: Usage
+) -> Settled:
+    settings = AliasSettings.model_validate(state["settings"])
+    try:
+        settled = await settle(
+            text,
+            data.get("messages") or [],
+            build_toolset(state["tools"]),  # cached by content hash: no schema work twice
+            Choice(**state["choice"]),
+            max_rounds=settings.max_repair_rounds,
+            ask=_asker(data, usage),
+        )
+    except ToolcodeError as exc:
+        _record(data, toolcode_outcome=type(exc).__name__)
+        log.info("toolcode: model answer rejected: %s", exc.message)
+        raise _proxy_error(exc) from None
+    # Without repair rounds nothing above suspended, so these facts reach the spend log; the
+    # rounds themselves are logged as their own calls, tagged with toolcode_round.
+    _record(
+        data,
+        toolcode_outcome=settled.reply.finish_reason,
+        toolcode_calls=len(settled.reply.tool_calls),
+        toolcode_rounds=settled.rounds,
+        toolcode_errors=list(settled.errors),
+    )
+    return settled
 
 
 class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
@@ -90,7 +141,7 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
                 return data
             return rewrite_request(data, settings)
         except ToolcodeError as exc:
-            log.warning("toolcode request refused: %s", exc.message)
+            log.warning("toolcode: request refused: %s", exc.message)
             raise _proxy_error(exc) from None
 
     async def async_post_call_success_hook(
@@ -99,19 +150,13 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         state = _state(data)
         if state is None or not isinstance(response, ModelResponse):
             return None
-        try:
-            for index, choice in enumerate(response.choices):
-                message = choice.message  # type: ignore[union-attr]
-                apply_reply(response, index, _reply(message.content, state))
-        except ToolcodeError as exc:
-            _record(data, toolcode_outcome=type(exc).__name__)
-            log.info("toolcode: model answer rejected: %s", exc.message)
-            raise _proxy_error(exc) from None
-        _record(
-            data,
-            toolcode_outcome=response.choices[0].finish_reason,
-            toolcode_calls=sum(len(c.message.tool_calls or []) for c in response.choices),  # type: ignore[union-attr]
+        usage = getattr(response, "usage", None) or Usage(
+            prompt_tokens=0, completion_tokens=0, total_tokens=0
         )
+        for index, choice in enumerate(response.choices):
+            settled = await _settle(choice.message.content, data, state, usage)
+            apply_reply(response, index, settled.reply)
+        response.usage = usage
         return response
 
     async def async_post_call_streaming_iterator_hook(
@@ -126,14 +171,14 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         # OpenAI would stream it. Upstream reasoning deltas are passed through as they come.
         text: list[str] = []
         template: ModelResponseStream | None = None
-        tail: list[Any] = []  # the usage chunk, re-sent after our finish chunk
+        usage_chunk: ModelResponseStream | None = None
         async for chunk in response:
             if not isinstance(chunk, ModelResponseStream):
                 continue
             template = template or chunk
+            if getattr(chunk, "usage", None) is not None:
+                usage_chunk = chunk
             if not chunk.choices:
-                if getattr(chunk, "usage", None) is not None:
-                    tail.append(chunk)
                 continue
             delta = chunk.choices[0].delta
             if getattr(delta, "reasoning_content", None):
@@ -145,18 +190,14 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
                 )
             if delta.content:
                 text.append(delta.content)
-            if getattr(chunk, "usage", None) is not None:
-                tail.append(chunk)
         if template is None:
             return
-        try:
-            reply = _reply("".join(text), state)
-        except ToolcodeError as exc:
-            _record(request_data, toolcode_outcome=type(exc).__name__)
-            log.info("toolcode: model answer rejected: %s", exc.message)
-            raise _proxy_error(exc) from None
-        _record(request_data, toolcode_outcome=reply.finish_reason, toolcode_calls=len(reply.tool_calls))
-        for chunk in reply_chunks(template, reply):
+        usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+        if usage_chunk is not None:
+            usage = usage_chunk.usage
+        settled = await _settle("".join(text), request_data, state, usage)
+        for chunk in reply_chunks(template, settled.reply):
             yield chunk
-        for chunk in tail:
-            yield chunk
+        if usage_chunk is not None:
+            usage_chunk.choices = []
+            yield usage_chunk

@@ -31,7 +31,7 @@ def apply_reply(response: ModelResponse, index: int, reply: Reply) -> None:
     LiteLLM's hidden params, which become the ``x-litellm-*`` headers.
     """
     choice = response.choices[index]
-    message = choice.message  # type: ignore[union-attr]
+    message = choice.message
     message.content = reply.content
     reasoning = _join(getattr(message, "reasoning_content", None), reply.reasoning)
     if reasoning:

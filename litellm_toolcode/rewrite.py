@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
+from .answer import Choice
 from .config import AliasSettings
 from .errors import RequestError
 from .history import rewrite_messages
@@ -20,23 +22,19 @@ TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "func
 STATE_KEY = "toolcode_request"
 
 
-def _tool_choice_mode(choice: Any, toolset: Toolset) -> str:
-    if choice is None or choice == "auto":
-        return "auto"
-    if choice == "none":
-        return "none"
-    # `required` and named functions need repair rounds to enforce; until then the model is
-    # asked and the answer is read as for `auto`.
-    if choice == "required":
-        return "auto"
-    if isinstance(choice, Mapping):
+def _choice(data: Mapping[str, Any], toolset: Toolset) -> Choice:
+    choice = data.get("tool_choice")
+    parallel = data.get("parallel_tool_calls") is not False
+    if choice is None or choice in ("auto", "none", "required"):
+        return Choice(mode=choice or "auto", parallel=parallel)
+    if isinstance(choice, Mapping) and choice.get("type", "function") == "function":
         name = (choice.get("function") or {}).get("name")
         if name not in {spec.name for spec in toolset.tools}:
             raise RequestError(
                 f"tool_choice names function {name!r}, which is not in tools",
                 param="tool_choice",
             )
-        return "auto"
+        return Choice(mode="function", function=name, parallel=parallel)
     raise RequestError(f"tool_choice {choice!r} is not supported", param="tool_choice")
 
 
@@ -46,7 +44,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     if not isinstance(tools, list) or not tools:
         raise RequestError("tools must be a non-empty list", param="tools")
     toolset = build_toolset(tools)
-    mode = _tool_choice_mode(data.get("tool_choice"), toolset)
+    choice = _choice(data, toolset)
     history = rewrite_messages(
         data.get("messages") or [],
         toolset.render_call,
@@ -54,7 +52,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     )
     system = (
         system_prompt(toolset.source, history.client_system)
-        if mode != "none"
+        if choice.mode != "none"
         else history.client_system
     )
     messages = list(history.messages)
@@ -64,7 +62,15 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
         data.pop(field, None)
     data["messages"] = messages
     metadata = data.setdefault("metadata", {})
-    metadata[STATE_KEY] = {"tools": tools, "mode": mode}
+    metadata[STATE_KEY] = {
+        "tools": tools,
+        "choice": asdict(choice),
+        "settings": settings.model_dump(),
+    }
     spend = metadata.get("spend_logs_metadata") or {}
-    metadata["spend_logs_metadata"] = {**spend, "toolcode_mode": mode, "toolcode_tools": len(tools)}
+    metadata["spend_logs_metadata"] = {
+        **spend,
+        "toolcode_tool_choice": choice.mode,
+        "toolcode_tools": len(tools),
+    }
     return data

@@ -45,7 +45,8 @@ def proxy_config(upstream_url: str) -> str:
 
     return (
         "model_list:\n"
-        + entry("coder", "{enabled: true}")
+        + entry("coder", "{enabled: true, max_repair_rounds: 1}")
+        + entry("strict", "{enabled: true, max_repair_rounds: 0}")
         + entry("plain")
         + entry("misconfigured", "{enabled: true, max_tool_result_char: 10}")
         + "litellm_settings:\n"
@@ -85,7 +86,9 @@ def start_proxy(config: str, workdir: Path, extra_args: tuple[str, ...] = ()) ->
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"proxy exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"proxy exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             if httpx.get(f"{url}/health/liveliness", timeout=1).status_code == 200:
                 return Proxy(url=url, log=log, process=process)
@@ -166,9 +169,7 @@ class Case:
 
     def ask(self, messages: list[dict[str, Any]], model: str = "coder", **kwargs: Any) -> Result:
         if not self.stream:
-            response = self.client.chat.completions.create(
-                model=model, messages=messages, **kwargs
-            )
+            response = self.client.chat.completions.create(model=model, messages=messages, **kwargs)
             message = response.choices[0].message
             return Result(
                 content=message.content,
@@ -196,7 +197,12 @@ class Case:
         return Result(
             content=message.content,
             tool_calls=[
-                {"id": c.id, "type": c.type, "name": c.function.name, "arguments": c.function.arguments}
+                {
+                    "id": c.id,
+                    "type": c.type,
+                    "name": c.function.name,
+                    "arguments": c.function.arguments,
+                }
                 for c in message.tool_calls or []
             ],
             finish_reason=final.choices[0].finish_reason,

@@ -15,7 +15,9 @@ from tests.conftest import Case
 from tests.fake_upstream import Scripted
 
 
-def tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def tool(
+    name: str, description: str, properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
     return {
         "type": "function",
         "function": {
@@ -94,6 +96,8 @@ def expect_model_error(case: Case, *fragments: str, **ask: Any) -> str:
         assert error.body["type"] == "model_error"  # type: ignore[index]
     for fragment in fragments:
         assert fragment in message, (fragment, message)
+    assert len(case.seen) == 2, "the first answer and one repair round"
+    assert case.upstream.unplayed(case.key) == 0
     return message
 
 
@@ -226,7 +230,8 @@ def test_code_without_the_usual_fence(case: Case, answer: str) -> None:
 
 
 def test_odd_tool_names_are_mangled_and_mapped_back(case: Case) -> None:
-    case.script("```python\n# tool: get_weather\nget_weather(city='A')\nweather_lookup(city='B')\nclass_(from_='C')\n```")
+    calls = ("get_weather(city='A')", "weather_lookup(city='B')", "class_(from_='C')")
+    case.script(code("# tool: get_weather", *calls))
     result = case.ask(messages=[case.user("three odd tools")], tools=ODD_NAMES)
     assert result.calls() == [
         ("get-weather", {"city": "A"}),
@@ -279,40 +284,55 @@ def test_reasoning_content_passes_through(case: Case) -> None:
 
 
 def test_unknown_tool_is_an_error_naming_it(case: Case) -> None:
-    case.script(code("# tool: get_stock", "get_stock(symbol='ACME')"))
+    case.script(
+        code("# tool: get_stock", "get_stock(symbol='ACME')"),
+        code("# tool: get_stock", "get_stock(symbol='ACME')"),
+    )
     expect_model_error(
         case, "get_stock", "get_weather", messages=[case.user("ACME?")], tools=[WEATHER]
     )
 
 
 def test_invalid_argument_is_an_error_naming_tool_and_field(case: Case) -> None:
-    case.script(code("# tool: get_weather", "get_weather(location='Oslo', unit='kelvin')"))
+    case.script(
+        code("# tool: get_weather", "get_weather(location='Oslo', unit='kelvin')"),
+        code("# tool: get_weather", "get_weather(location='Oslo', unit='kelvin')"),
+    )
     expect_model_error(
         case, "get_weather", "unit", messages=[case.user("Oslo in K")], tools=[WEATHER]
     )
 
 
 def test_missing_required_argument_is_an_error(case: Case) -> None:
-    case.script(code("# tool: get_weather", "get_weather(unit='celsius')"))
+    case.script(
+        code("# tool: get_weather", "get_weather(unit='celsius')"),
+        code("# tool: get_weather", "get_weather(unit='celsius')"),
+    )
     expect_model_error(
         case, "get_weather", "location", messages=[case.user("somewhere")], tools=[WEATHER]
     )
 
 
 def test_syntax_error_is_an_error(case: Case) -> None:
-    case.script(code("# tool: get_weather", "get_weather(location='Oslo'"))
+    case.script(
+        code("# tool: get_weather", "get_weather(location='Oslo'"),
+        code("# tool: get_weather", "get_weather(location='Oslo'"),
+    )
     expect_model_error(case, "line", messages=[case.user("Oslo")], tools=[WEATHER])
 
 
 def test_code_needing_execution_says_execution_is_unavailable(case: Case) -> None:
-    case.script(
-        code("# tool: get_weather", "for city in ['A', 'B']:", "    get_weather(location=city)")
-    )
+    loop = code("# tool: get_weather", "for city in ['A', 'B']:", "    get_weather(location=city)")
+    case.script(loop, loop)
     expect_model_error(case, "execution", messages=[case.user("A and B")], tools=[WEATHER])
 
 
 def test_proxy_keeps_serving_after_errors(case: Case) -> None:
-    case.script(code("get_nothing()"), code("get_weather(location='Bern')"))
+    case.script(
+        code("# tool: get_nothing", "get_nothing()"),
+        code("# tool: get_nothing", "get_nothing()"),
+        code("get_weather(location='Bern')"),
+    )
     with pytest.raises(openai.APIError):
         case.ask(messages=[case.user("first")], tools=[WEATHER])
     result = case.ask(messages=[case.user("second")], tools=[WEATHER])
@@ -354,7 +374,11 @@ def test_history_is_rewritten_as_code_and_results(case: Case) -> None:
                     }
                 ],
             },
-            {"role": "tool", "tool_call_id": "call_abc", "content": '{"temp_c": 18, "sky": "sunny"}'},
+            {
+                "role": "tool",
+                "tool_call_id": "call_abc",
+                "content": '{"temp_c": 18, "sky": "sunny"}',
+            },
         ],
         tools=[WEATHER],
     )
@@ -364,15 +388,18 @@ def test_history_is_rewritten_as_code_and_results(case: Case) -> None:
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert all(m.get("content") for m in messages)
     assert all("tool_calls" not in m for m in messages)
-    assert "get_weather(location='Paris')" in messages[2]["content"]
-    assert "get_weather(location='Paris')" in messages[3]["content"]
+    assert 'get_weather(location="Paris")' in messages[2]["content"]
+    assert 'get_weather(location="Paris")' in messages[3]["content"]
     assert '{"temp_c": 18, "sky": "sunny"}' in messages[3]["content"]
 
 
 def test_tool_message_without_a_call_is_a_400(case: Case) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         case.ask(
-            messages=[case.user("x"), {"role": "tool", "tool_call_id": "call_nope", "content": "1"}],
+            messages=[
+                case.user("x"),
+                {"role": "tool", "tool_call_id": "call_nope", "content": "1"},
+            ],
             tools=[WEATHER],
         )
     assert "call_nope" in info.value.message
@@ -399,7 +426,13 @@ def test_tool_choice_naming_an_unknown_function_is_a_400(case: Case) -> None:
 
 
 def test_bad_schema_is_a_400_naming_the_tool(case: Case) -> None:
-    bad = {"type": "function", "function": {"name": "broken", "parameters": {"type": "object", "properties": {"x": {"type": "frobnicate"}}}}}
+    bad = {
+        "type": "function",
+        "function": {
+            "name": "broken",
+            "parameters": {"type": "object", "properties": {"x": {"type": "frobnicate"}}},
+        },
+    }
     with pytest.raises(openai.BadRequestError) as info:
         case.ask(messages=[case.user("x")], tools=[WEATHER, bad])
     assert "broken" in info.value.message
@@ -463,9 +496,13 @@ def test_litellm_headers_survive(upstream: Any, client: openai.OpenAI) -> None:
     assert raw.parse().choices[0].message.tool_calls[0].function.name == "get_weather"
 
 
-def test_bad_master_key_is_rejected(proxy: Any) -> None:
+def test_bad_master_key_is_rejected(upstream: Any, proxy: Any, client: openai.OpenAI) -> None:
+    case = Case(upstream, client, stream=False)
+    case.script("never sent")
     bad = openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="sk-wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        bad.chat.completions.create(
-            model="coder", messages=[{"role": "user", "content": "x"}], tools=[WEATHER]
-        )
+    with pytest.raises(openai.APIStatusError) as info:
+        bad.chat.completions.create(model="coder", messages=[case.user("x")], tools=[WEATHER])
+    # Without a database LiteLLM answers a non-master key with 400 "No connected db." (401 with
+    # one); either way the request never reaches the upstream.
+    assert info.value.status_code in (400, 401)
+    assert case.seen == []

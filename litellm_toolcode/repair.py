@@ -1,0 +1,83 @@
+"""Repair rounds: when an answer cannot be used, ask the same alias again with the error shown.
+
+The loop is pure: the hook passes ``ask``, which sends messages to the upstream (through
+LiteLLM's router) and returns the answer text. Bounded by ``max_rounds``; when rounds run out
+the last error is raised, never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .answer import Choice, Reply, enforce, interpret
+from .errors import ModelOutputError
+from .extract import split_answer
+from .prompt import render
+from .schema_code import Toolset
+
+__all__ = ["Ask", "Settled", "read_reply", "settle"]
+
+Ask = Callable[[list[dict[str, Any]], int], Awaitable[str | None]]
+"""(messages, round number from 1) -> the upstream's answer text."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    reply: Reply
+    rounds: int  # extra upstream calls made (repairs and the plain-answer round)
+    errors: tuple[str, ...]  # the error kind of each rejected answer, in order
+
+
+def read_reply(text: str | None, toolset: Toolset, choice: Choice) -> Reply:
+    """One answer -> Reply, checked against ``choice``; raises ModelOutputError."""
+    if choice.mode == "none":  # tools hidden: never read calls, only drop thoughts
+        answer = split_answer(text, ())
+        return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
+    reply = interpret(text, toolset)
+    enforce(reply, choice)
+    return reply
+
+
+async def settle(
+    text: str | None,
+    messages: Sequence[dict[str, Any]],
+    toolset: Toolset,
+    choice: Choice,
+    *,
+    max_rounds: int,
+    ask: Ask,
+) -> Settled:
+    """Read ``text``; on a ModelOutputError ask again (up to ``max_rounds`` times)."""
+    history = list(messages)
+    errors: list[str] = []
+    rounds = 0
+    while True:
+        try:
+            reply = read_reply(text, toolset, choice)
+            break
+        except ModelOutputError as exc:
+            errors.append(type(exc).__name__)
+            if len(errors) > max_rounds:
+                raise
+            history += [
+                {"role": "assistant", "content": text or ""},
+                {
+                    "role": "user",
+                    "content": render("repair.j2", error=exc.message, demand=choice.demand()),
+                },
+            ]
+            rounds += 1
+            text = await ask(history, rounds)
+    if reply.content is None and not reply.tool_calls:
+        # "# tool: none" and nothing else: the model decided no tool fits but wrote no answer
+        # (design.md section 3 saw this in 198 of 198 cases), so ask for the prose answer.
+        history += [
+            {"role": "assistant", "content": text or ""},
+            {"role": "user", "content": render("plain_answer.j2")},
+        ]
+        rounds += 1
+        answer = split_answer(await ask(history, rounds), ())
+        reply = Reply(content=answer.content, reasoning=reply.reasoning, tool_calls=())
+    return Settled(reply=reply, rounds=rounds, errors=tuple(errors))
