@@ -98,3 +98,100 @@ def test_tool_none_with_prose_needs_no_second_round(case: Case) -> None:
     result = case.ask(messages=[case.user("Capital of France?")], tools=[WEATHER])
     assert result.content == "Paris is the capital of France."
     assert len(case.seen) == 1
+
+
+# --- a whole conversation ----------------------------------------------------------------------
+
+
+def assistant_calls(*calls: tuple[str, str, str]) -> dict[str, object]:
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+            for i, n, a in calls
+        ],
+    }
+
+
+def test_four_step_agent_loop(case: Case) -> None:
+    """call, result, call, result, final answer: each step is a real client turn."""
+    case.script(
+        code("# tool: get_weather", "get_weather(location='Oslo')"),
+        code("# tool: get_time", "get_time(timezone='Europe/Oslo')"),
+        "It is 14:05 in Oslo and 3 degrees.",
+    )
+    messages: list[dict[str, object]] = [case.user("Weather and time in Oslo?")]
+    tools = [WEATHER, TIME]
+    results = {"get_weather": '{"temp_c": 3}', "get_time": '"14:05"'}
+    for _step in range(2):
+        result = case.ask(messages=messages, tools=tools)
+        assert result.finish_reason == "tool_calls" and len(result.tool_calls) == 1
+        call = result.tool_calls[0]
+        messages.append(assistant_calls((call["id"], call["name"], call["arguments"])))
+        messages.append(
+            {"role": "tool", "tool_call_id": call["id"], "content": results[call["name"]]}
+        )
+    final = case.ask(messages=messages, tools=tools)
+    assert final.finish_reason == "stop"
+    assert final.content == "It is 14:05 in Oslo and 3 degrees."
+    seen = case.seen[-1]["messages"]
+    assert [m["role"] for m in seen] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert 'get_weather(location="Oslo")' in seen[2]["content"]
+    assert '{"temp_c": 3}' in seen[3]["content"]
+    assert 'get_time(timezone="Europe/Oslo")' in seen[4]["content"]
+    assert '"14:05"' in seen[5]["content"]
+    assert all(isinstance(m["content"], str) and m["content"] for m in seen)
+
+
+def test_parallel_results_and_tool_errors_are_tied_to_their_calls(case: Case) -> None:
+    case.script("Paris is sunny; the Rome lookup failed.")
+    result = case.ask(
+        messages=[
+            case.user("Paris and Rome?"),
+            assistant_calls(
+                ("call_p", "get_weather", '{"location": "Paris"}'),
+                ("call_r", "get_weather", '{"location": "Rome"}'),
+            ),
+            {"role": "tool", "tool_call_id": "call_r", "content": "Error: service unavailable"},
+            {"role": "tool", "tool_call_id": "call_p", "content": "sunny"},
+        ],
+        tools=[WEATHER],
+    )
+    assert result.content == "Paris is sunny; the Rome lookup failed."
+    seen = case.seen[-1]["messages"]
+    assert [m["role"] for m in seen] == ["system", "user", "assistant", "user"]
+    results = seen[3]["content"]
+    rome, paris = results.index('"Rome"'), results.index('"Paris"')
+    assert rome < results.index("Error: service unavailable") < paris < results.index("sunny")
+
+
+def test_code_using_a_result_returns_the_calls_before_it(case: Case) -> None:
+    case.script(
+        code(
+            "# tool: get_weather",
+            "w = get_weather(location='Oslo')",
+            "if w['temp_c'] > 20:",
+            "    get_time(timezone='Europe/Oslo')",
+        )
+    )
+    result = case.ask(messages=[case.user("If warm, the time")], tools=[WEATHER, TIME])
+    assert result.calls() == [("get_weather", {"location": "Oslo"})]
+    assert result.finish_reason == "tool_calls"
+    assert len(case.seen) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "<think>I could call get_weather(location='X')",  # never closed
+        "get_weather(location='X') might work.</think>I cannot tell without a city.",  # prefilled
+    ],
+    ids=["unclosed", "prefilled-open"],
+)
+def test_thoughts_are_never_read_as_calls(case: Case, answer: str) -> None:
+    case.script(answer, "Which city?")
+    result = case.ask(messages=[case.user("Weather?")], tools=[WEATHER])
+    assert result.tool_calls == []
+    assert result.finish_reason == "stop"
+    assert "get_weather" not in (result.content or "")
