@@ -40,6 +40,17 @@ class AliasSettings(BaseModel):
         description="Tool results in the history longer than this are cut, with a marker "
         "saying how much was left out, before the upstream sees them.",
     )
+    max_tools: int = Field(
+        default=128,
+        ge=1,
+        description="Requests with more tools get HTTP 400 (OpenAI's own limit is 128).",
+    )
+    max_tool_chars: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="A tool whose definition (name, description, schema as JSON) is longer "
+        "than this gets HTTP 400: it would flood the model's context.",
+    )
 
 
 _DISABLED = AliasSettings()

@@ -17,6 +17,8 @@ from .prompt import render
 
 __all__ = ["CodeHistory", "rewrite_messages", "text_of"]
 
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
 CallRenderer = Callable[[str, Mapping[str, Any]], str]
 """(client tool name, arguments) -> one line of Python showing the call."""
 
@@ -95,6 +97,12 @@ def rewrite_messages(
             pending.append({"call": calls[call_id], "text": text})
             continue
         flush()
+        if role not in _ROLES:
+            raise RequestError(
+                f"messages[{position}]: unknown role {role!r}; expected one of "
+                + ", ".join(sorted(_ROLES)),
+                param="messages",
+            )
         if role == "assistant" and message.get("tool_calls"):
             lines: list[str] = []
             names: list[str] = []

@@ -16,7 +16,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream, Usage
 
 from .answer import Choice
 from .config import AliasSettings, settings_for
-from .errors import ConfigError, ToolcodeError
+from .errors import ConfigError, ModelOutputError, ToolcodeError
 from .repair import Ask, Settled, settle
 from .respond import apply_reply, reply_chunks
 from .rewrite import STATE_KEY, rewrite_request
@@ -150,6 +150,8 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         state = _state(data)
         if state is None or not isinstance(response, ModelResponse):
             return None
+        if not response.choices:
+            raise _proxy_error(ModelOutputError("The upstream model returned no choices."))
         usage = getattr(response, "usage", None) or Usage(
             prompt_tokens=0, completion_tokens=0, total_tokens=0
         )

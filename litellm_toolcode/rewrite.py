@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -38,11 +39,29 @@ def _choice(data: Mapping[str, Any], toolset: Toolset) -> Choice:
     raise RequestError(f"tool_choice {choice!r} is not supported", param="tool_choice")
 
 
+def _check_size(tools: list[Any], settings: AliasSettings) -> None:
+    if len(tools) > settings.max_tools:
+        raise RequestError(
+            f"{len(tools)} tools given; this model accepts at most {settings.max_tools}",
+            param="tools",
+        )
+    for index, tool in enumerate(tools):
+        size = len(json.dumps(tool, ensure_ascii=False, default=str))
+        if size > settings.max_tool_chars:
+            name = ((tool.get("function") or {}) if isinstance(tool, Mapping) else {}).get("name")
+            raise RequestError(
+                f"tools[{index}] ({name!r}) is {size} characters of JSON; this model accepts "
+                f"at most {settings.max_tool_chars} per tool",
+                param="tools",
+            )
+
+
 def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, Any]:
     """Replace native tool fields by a code prompt and a rewritten history (``data`` is mutated)."""
     tools = data.get("tools")
     if not isinstance(tools, list) or not tools:
         raise RequestError("tools must be a non-empty list", param="tools")
+    _check_size(tools, settings)
     toolset = build_toolset(tools)
     choice = _choice(data, toolset)
     history = rewrite_messages(

@@ -30,6 +30,9 @@ class Scripted:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     chunk_size: int = 5  # characters per content delta when streaming
+    delay: float = 0.0  # seconds to wait before answering (timeouts)
+    raw_body: str | None = None  # sent as the body as-is, status 200 (garbage from upstream)
+    cut_stream_after: int | None = None  # streaming: drop the connection after N content deltas
 
 
 @dataclass
@@ -87,6 +90,16 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": f"fake upstream: no scripted answer (key={key})"}},
             )
             return
+        if answer.delay:
+            time.sleep(answer.delay)
+        if answer.raw_body is not None:
+            raw_answer = answer.raw_body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw_answer)))
+            self.end_headers()
+            self.wfile.write(raw_answer)
+            return
         if answer.status != 200:
             self._send_json(
                 answer.status,
@@ -123,7 +136,12 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.reasoning_content:
             send(delta({"reasoning_content": answer.reasoning_content}))
         text = answer.content or ""
-        for start in range(0, len(text), answer.chunk_size):
+        for number, start in enumerate(range(0, len(text), answer.chunk_size)):
+            if answer.cut_stream_after is not None and number >= answer.cut_stream_after:
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             send(delta({"content": text[start : start + answer.chunk_size]}))
         for index, call in enumerate(answer.tool_calls or []):
             send(delta({"tool_calls": [{"index": index, **call}]}))
