@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,8 +36,12 @@ class Scripted:
     cut_stream_after: int | None = None  # streaming: drop the connection after N content deltas
 
 
+Responder = Callable[[dict[str, Any]], Scripted]
+
+
 @dataclass
 class _State:
+    default: Responder | None = None  # answers requests that match no script (benchmarks)
     scripts: dict[str, deque[Scripted]] = field(default_factory=dict)
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.requests[key].append(body)
             queue = state.scripts.get(key) if key else None
             answer = queue.popleft() if queue else None
+        if answer is None and key is None and state.default is not None:
+            answer = state.default(body)
         if answer is None:
             self._send_json(
                 500,
@@ -184,9 +191,9 @@ def _completion(body: dict[str, Any], answer: Scripted) -> dict[str, Any]:
 class FakeUpstream:
     """Start with ``FakeUpstream().start()``; ``url`` is the OpenAI base URL (…/v1)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, default: Responder | None = None) -> None:
         self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.state = _State()
+        self._server.state = _State(default=default)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -1,0 +1,274 @@
+"""What the plugin costs: the plain LiteLLM proxy vs the proxy with litellm-toolcode, in one run,
+on the same fake upstream (its own process, 127.0.0.1 only).
+
+- added latency, p50/p99, 1 tool and 20 tools, non-streaming and streaming (literal path);
+- throughput at 1, 8 and 32 concurrent clients;
+- proxy memory (RSS) after 100 and after N mixed requests.
+
+Plain LiteLLM passes the tools through and the upstream answers with a native tool call; with
+the plugin the upstream answers with the same call written as Python. Run:
+
+    .venv/bin/python -m bench.latency [--requests 300] [--memory-requests 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def config(upstream: str, plugin: bool) -> str:
+    text = (
+        "model_list:\n"
+        "  - model_name: bench\n"
+        "    litellm_params:\n"
+        "      model: openai/fake-bench\n"
+        f"      api_base: {upstream}\n"
+        "      api_key: none\n"
+    )
+    if plugin:
+        text += "    model_info:\n      toolcode: {enabled: true}\n"
+        text += 'litellm_settings:\n  callbacks: ["litellm_toolcode.proxy_handler_instance"]\n'
+    return text + f"general_settings:\n  master_key: {MASTER_KEY}\n"
+
+
+def tools(count: int) -> list[dict[str, Any]]:
+    first = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string", "description": "City"},
+                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                },
+                "required": ["location"],
+            },
+        },
+    }
+    others = [
+        {
+            "type": "function",
+            "function": {
+                "name": f"tool_{n}",
+                "description": f"Tool number {n}, which does something else",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string"},
+                        "limit": {"type": "integer", "minimum": 1},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "required": ["query"],
+                },
+            },
+        }
+        for n in range(count - 1)
+    ]
+    return [first, *others]
+
+
+def body(n_tools: int, stream: bool, prose: bool = False) -> dict[str, Any]:
+    text = "What's the weather in Paris?" + (" [prose]" if prose else "")
+    payload: dict[str, Any] = {
+        "model": "bench",
+        "messages": [{"role": "user", "content": text}],
+        "tools": tools(n_tools),
+    }
+    if stream:
+        payload["stream"] = True
+    return payload
+
+
+async def one(client: httpx.AsyncClient, payload: dict[str, Any]) -> float:
+    start = time.perf_counter()
+    if payload.get("stream"):
+        async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
+            response.raise_for_status()
+            async for _ in response.aiter_bytes():
+                pass
+    else:
+        response = await client.post("/v1/chat/completions", json=payload)
+        response.raise_for_status()
+        choice = response.json()["choices"][0]
+        if not choice["message"].get("tool_calls") and "[prose]" not in json.dumps(payload):
+            raise RuntimeError(f"expected tool calls, got {choice}")
+    return time.perf_counter() - start
+
+
+def client_for(proxy: Proxy) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=proxy.url,
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        timeout=60,
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
+    rows = [
+        "| request | plain p50 ms | plugin p50 ms | p50 ratio | plain p99 ms | plugin p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n_tools in (1, 20):
+        for stream in (False, True):
+            payload = body(n_tools, stream)
+            times: dict[str, list[float]] = {"plain": [], "plugin": []}
+            clients = {name: client_for(p) for name, p in proxies.items()}
+            for name in times:  # warm-up: codegen cache, connections, LiteLLM's own caches
+                for _ in range(20):
+                    await one(clients[name], payload)
+            for _ in range(requests):  # interleaved, so drift hits both alike
+                for name in times:
+                    times[name].append(await one(clients[name], payload))
+            for c in clients.values():
+                await c.aclose()
+            plain, plugin = times["plain"], times["plugin"]
+            p50a, p50b = statistics.median(plain) * 1e3, statistics.median(plugin) * 1e3
+            rows.append(
+                f"| {n_tools} tool{'s' if n_tools > 1 else ''}, "
+                f"{'stream' if stream else 'json'} | {p50a:.1f} | {p50b:.1f} | "
+                f"{p50b / p50a:.3f} | {pct(plain, 0.99) * 1e3:.1f} | "
+                f"{pct(plugin, 0.99) * 1e3:.1f} |"
+            )
+    return rows
+
+
+async def throughput(proxies: dict[str, Proxy], requests: int) -> list[str]:
+    rows = ["| clients | plain req/s | plugin req/s | ratio |", "|---|---|---|---|"]
+    payload = body(1, False)
+    for concurrency in (1, 8, 32):
+        rates = {}
+        for name, proxy in proxies.items():
+            async with client_for(proxy) as client:
+                await asyncio.gather(*(one(client, payload) for _ in range(concurrency)))
+                queue = iter(range(requests))
+
+                async def worker(client: httpx.AsyncClient = client, queue: Any = queue) -> None:
+                    for _ in queue:
+                        await one(client, payload)
+
+                start = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                rates[name] = requests / (time.perf_counter() - start)
+        rows.append(
+            f"| {concurrency} | {rates['plain']:.0f} | {rates['plugin']:.0f} | "
+            f"{rates['plugin'] / rates['plain']:.3f} |"
+        )
+    return rows
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def memory(proxy: Proxy, total: int) -> list[str]:
+    mix = [body(1, False), body(20, False), body(1, True), body(20, True), body(1, False, True)]
+    done = 0
+    readings = {}
+    async with client_for(proxy) as client:
+
+        async def run(count: int) -> None:
+            nonlocal done
+            queue = iter(range(count))
+
+            async def worker() -> None:
+                nonlocal done
+                for _ in queue:
+                    await one(client, mix[done % len(mix)])
+                    done += 1
+
+            await asyncio.gather(*(worker() for _ in range(8)))
+
+        await run(100)
+        readings[100] = rss_mib(proxy.process.pid)
+        await run(total - 100)
+        readings[total] = rss_mib(proxy.process.pid)
+    return [
+        "| requests | plugin proxy RSS MiB |",
+        "|---|---|",
+        *(f"| {n} | {mib:.1f} |" for n, mib in readings.items()),
+        f"| growth | {readings[total] - readings[100]:+.1f} |",
+    ]
+
+
+async def main_async(args: argparse.Namespace) -> str:
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream_server", str(port)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert upstream.stdout is not None
+    upstream.stdout.readline()
+    url = f"http://127.0.0.1:{port}/v1"
+    proxies: dict[str, Proxy] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ("plain", "plugin"):
+                proxies[name] = start_proxy(config(url, name == "plugin"), Path(tmp) / name)
+            sections = [
+                "## Added latency (sequential requests, literal path)",
+                *await latency(proxies, args.requests),
+                "",
+                f"## Throughput ({args.throughput_requests} requests, 1 tool, non-streaming)",
+                *await throughput(proxies, args.throughput_requests),
+                "",
+                "## Memory (mixed: 1/20 tools, json/stream, prose)",
+                *await memory(proxies["plugin"], args.memory_requests),
+            ]
+    finally:
+        for proxy in proxies.values():
+            stop_proxy(proxy)
+        upstream.terminate()
+        upstream.wait()
+    head = (
+        f"# bench/latency.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
+        f"Machine: {platform.machine()}, {platform.python_version()}, "
+        f"{len(__import__('os').sched_getaffinity(0))} cores; fake upstream on 127.0.0.1 "
+        f"(own process); {args.requests} requests per latency row.\n"
+    )
+    return head + "\n" + "\n".join(sections) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--throughput-requests", type=int, default=600)
+    parser.add_argument("--memory-requests", type=int, default=10_000)
+    args = parser.parse_args()
+    report = asyncio.run(main_async(args))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"latency-{time.strftime('%Y-%m-%d', time.gmtime())}.md"
+    out.write_text(report)
+    print(report)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
