@@ -6,14 +6,11 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 
-# Upstream for `make run` until the embedded model lands: any OpenAI-compatible server.
-TOOLCODE_UPSTREAM_BASE  ?= http://127.0.0.1:8080/v1
-TOOLCODE_UPSTREAM_MODEL ?= openai/qwen2.5-coder
-TOOLCODE_UPSTREAM_KEY   ?= none
-export TOOLCODE_UPSTREAM_BASE TOOLCODE_UPSTREAM_MODEL TOOLCODE_UPSTREAM_KEY
+# `make run` serves the embedded local model (scripts/serve.py builds llama-cpp-python and
+# fetches the model on first use) unless TOOLCODE_UPSTREAM_BASE names your own upstream.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: run test lint install
+.PHONY: run test test-real lint install
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	@echo "LiteLLM proxy with litellm-toolcode on http://127.0.0.1:4000 -> upstream $(TOOLCODE_UPSTREAM_BASE)"
-	$(BIN)/litellm --config config.yaml --host 127.0.0.1 --port 4000
+	$(BIN)/python scripts/serve.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,3 +30,7 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# End-to-end tests against the real local model (builds/fetches it on first use; slow).
+test-real: $(STAMP)
+	$(BIN)/pytest -m real_model

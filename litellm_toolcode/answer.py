@@ -9,14 +9,32 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .check import LiteralCall, ResultUsedError, read_literal_calls
-from .errors import ModelOutputError, ToolChoiceError
-from .extract import split_answer
+from .errors import (
+    ExecutionUnavailableError,
+    ModelOutputError,
+    ToolChoiceError,
+    UnknownToolError,
+)
+from .extract import Answer, split_answer
 from .schema_code import Toolset
 
-__all__ = ["Choice", "Reply", "ToolCall", "enforce", "interpret", "new_call_id"]
+__all__ = [
+    "Choice",
+    "Executor",
+    "Reply",
+    "ToolCall",
+    "enforce",
+    "interpret",
+    "interpret_executing",
+    "new_call_id",
+]
+
+Executor = Callable[[str, Toolset], Awaitable[tuple[LiteralCall, ...]]]
+"""(code, toolset) -> the calls the code made when run (the sandbox), not yet validated."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,25 @@ def interpret(text: str | None, toolset: Toolset) -> Reply:
         if not exc.calls:
             raise
         literal_calls = exc.calls
+    return _reply(answer, toolset, literal_calls)
+
+
+async def interpret_executing(text: str | None, toolset: Toolset, execute: Executor) -> Reply:
+    """Like ``interpret``, but code the literal path cannot read is run by ``execute`` (the
+    sandbox); the calls it recorded are validated here like literal ones."""
+    try:
+        return interpret(text, toolset)
+    except (ExecutionUnavailableError, UnknownToolError) as exc:
+        # `obj.method()` is no tool in the literal path, but may be fine Python to run
+        if isinstance(exc, UnknownToolError) and "." not in exc.name:
+            raise
+        answer = split_answer(text, toolset.signatures.keys())
+        if answer.code is None:
+            raise
+    return _reply(answer, toolset, await execute(answer.code, toolset))
+
+
+def _reply(answer: Answer, toolset: Toolset, literal_calls: tuple[LiteralCall, ...]) -> Reply:
     if not literal_calls:
         raise ModelOutputError(
             "The model's code block holds no function call. Call one of: "

@@ -7,7 +7,7 @@ Keeping them in ``model_info`` (not ``litellm_params``) matters: custom keys in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,6 +50,21 @@ class AliasSettings(BaseModel):
         ge=1_000,
         description="A tool whose definition (name, description, schema as JSON) is longer "
         "than this gets HTTP 400: it would flood the model's context.",
+    )
+    log_payloads: bool = Field(
+        default=False,
+        description="Debug mode: log the generated prompt, the model's raw answers and "
+        "argument values to the litellm_toolcode.payload logger at DEBUG (secrets scrubbed). "
+        "Off: logs hold only tool names, argument names, counts and error kinds.",
+    )
+    execution: Literal["auto", "literal_only"] = Field(
+        default="auto",
+        description="How the model's code is read. `auto`: literal calls are read from the "
+        "AST without running anything; other code (loops, variables, comprehensions, "
+        "f-strings, arithmetic) runs in the hardened Jupyter kernel sandbox, where the tool "
+        "stubs only record calls. `literal_only`: never run code; such code is an error "
+        "that asks the model for literal calls. Pool size and limits are per proxy: "
+        "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (README).",
     )
 
 

@@ -6,27 +6,37 @@ they are defined in the subclass's own body (``vars(cls)``), so all three live r
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
+from litellm.types.llms.openai import ResponsesAPIResponse
 from litellm.types.utils import ModelResponse, ModelResponseStream, Usage
 
-from .answer import Choice
+from . import logs, sandbox
+from .answer import Choice, Executor
 from .config import AliasSettings, settings_for
 from .errors import ConfigError, ModelOutputError, ToolcodeError
+from .messages_api import is_anthropic_message, rewrite_messages_request, settle_messages
 from .repair import Ask, Settled, settle
-from .respond import apply_reply, reply_chunks
+from .respond import StreamWriter, apply_reply
+from .responses_api import METADATA, rewrite_responses_request, settle_responses
 from .rewrite import STATE_KEY, rewrite_request
 from .schema_code import build_toolset
+from .stream import StreamAssembler
 
 __all__ = ["ToolcodeHandler"]
 
-log = logging.getLogger("litellm_toolcode")
+log = logs.configure()  # named loggers per stage: see logs.py
 
 _CHAT_CALL_TYPES = frozenset({"acompletion", "completion"})
+# /v1/responses and /v1/messages: the hooks see those endpoints' own shapes (their modules).
+_REWRITERS = {
+    "aresponses": rewrite_responses_request,
+    "anthropic_messages": rewrite_messages_request,
+    **dict.fromkeys(_CHAT_CALL_TYPES, rewrite_request),
+}
 # Sampling parameters a repair round repeats from the client's request.
 _SAMPLING = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop")
 
@@ -81,7 +91,8 @@ def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
         spend = metadata.get("spend_logs_metadata") or {}
         metadata["spend_logs_metadata"] = {**spend, "toolcode_round": round_number}
         sampling = {k: data[k] for k in _SAMPLING if data.get(k) is not None}
-        log.info("toolcode: round %d to alias %s", round_number, data.get("model"))
+        log_payloads = bool((_state(data) or {}).get("settings", {}).get("log_payloads"))
+        logs.repair_round(data.get("model"), round_number, messages, log_payloads)
         response = await _router().acompletion(
             model=data["model"], messages=messages, metadata=metadata, **sampling
         )
@@ -90,7 +101,9 @@ def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
             usage.prompt_tokens += extra.prompt_tokens or 0
             usage.completion_tokens += extra.completion_tokens or 0
             usage.total_tokens += extra.total_tokens or 0
-        return response.choices[0].message.content  # type: ignore[no-any-return]
+        answer: str | None = response.choices[0].message.content
+        logs.raw_answer(data.get("model"), answer, log_payloads, round_number)
+        return answer
 
     return ask
 
@@ -99,6 +112,7 @@ async def _settle(
     text: str | None, data: Mapping[str, Any], state: Mapping[str, Any], usage: Usage
 ) -> Settled:
     settings = AliasSettings.model_validate(state["settings"])
+    logs.raw_answer(data.get("model"), text, settings.log_payloads)
     try:
         settled = await settle(
             text,
@@ -107,10 +121,11 @@ async def _settle(
             Choice(**state["choice"]),
             max_rounds=settings.max_repair_rounds,
             ask=_asker(data, usage),
+            execute=_executor(data) if settings.execution == "auto" else None,
         )
     except ToolcodeError as exc:
         _record(data, toolcode_outcome=type(exc).__name__)
-        log.info("toolcode: model answer rejected: %s", exc.message)
+        logs.rejected(data.get("model"), exc, settings.log_payloads)
         raise _proxy_error(exc) from None
     # Without repair rounds nothing above suspended, so these facts reach the spend log; the
     # rounds themselves are logged as their own calls, tagged with toolcode_round.
@@ -121,7 +136,14 @@ async def _settle(
         toolcode_rounds=settled.rounds,
         toolcode_errors=list(settled.errors),
     )
+    logs.settled(data.get("model"), settled, settings.log_payloads)
     return settled
+
+
+def _executor(data: Mapping[str, Any]) -> Executor:
+    # Facts recorded after the execution's await may miss the spend log (design.md section 2);
+    # they are logged by litellm_toolcode.sandbox either way.
+    return sandbox.executor(lambda **facts: _record(data, **facts))
 
 
 class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
@@ -130,23 +152,33 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: str
     ) -> dict[str, Any]:
-        metadata = data.get("metadata")
-        if isinstance(metadata, dict):
-            metadata.pop(STATE_KEY, None)  # only this hook may set it, never the client
-        if call_type not in _CHAT_CALL_TYPES or not data.get("tools"):
+        for bucket in ("metadata", METADATA):
+            metadata = data.get(bucket)
+            if isinstance(metadata, dict):
+                metadata.pop(STATE_KEY, None)  # only this hook may set it, never the client
+        rewriter = _REWRITERS.get(call_type)
+        if rewriter is None or not data.get("tools"):
             return data
         try:
             settings = _alias_settings(str(data.get("model")))
             if not settings.enabled:
                 return data
-            return rewrite_request(data, settings)
+            rewritten = rewriter(data, settings)
+            if settings.execution == "auto":
+                sandbox.warm()  # spares start while the upstream thinks
+            logs.rewritten(rewritten, settings.log_payloads)
+            return rewritten
         except ToolcodeError as exc:
-            log.warning("toolcode: request refused: %s", exc.message)
+            logs.refused(data.get("model"), exc)
             raise _proxy_error(exc) from None
 
     async def async_post_call_success_hook(
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any
     ) -> Any:
+        if isinstance(response, ResponsesAPIResponse):
+            return await settle_responses(data, response, _settle)
+        if is_anthropic_message(response):
+            return await settle_messages(data, response, _settle)
         state = _state(data)
         if state is None or not isinstance(response, ModelResponse):
             return None
@@ -169,36 +201,40 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
             async for chunk in response:
                 yield chunk
             return
-        # Buffered for now: content is held until the answer is complete, then re-emitted as
-        # OpenAI would stream it. Upstream reasoning deltas are passed through as they come.
-        text: list[str] = []
-        template: ModelResponseStream | None = None
+        # Progressive: prose is sent as it arrives, possible code is held until it is known
+        # (stream.py); calls go out once the whole answer is settled, exactly as without
+        # streaming. Upstream reasoning deltas pass through as they come.
+        choice = Choice(**state["choice"])
+        names = () if choice.mode == "none" else tuple(build_toolset(state["tools"]).signatures)
+        # An answer that must call a tool: prose alone would be replaced by a repair round.
+        assembler = StreamAssembler(names, hold_all=choice.mode in ("required", "function"))
+        writer: StreamWriter | None = None
         usage_chunk: ModelResponseStream | None = None
         async for chunk in response:
             if not isinstance(chunk, ModelResponseStream):
                 continue
-            template = template or chunk
+            writer = writer or StreamWriter(chunk)
             if getattr(chunk, "usage", None) is not None:
                 usage_chunk = chunk
-            if not chunk.choices:
+            # One choice streamed (n > 1 is not read while streaming: the others are dropped).
+            delta = next((c.delta for c in chunk.choices if (c.index or 0) == 0), None)
+            if delta is None:
                 continue
-            delta = chunk.choices[0].delta
             if getattr(delta, "reasoning_content", None):
-                yield ModelResponseStream(
-                    id=chunk.id,
-                    created=chunk.created,
-                    model=chunk.model,
-                    choices=[{"index": 0, "delta": {"reasoning_content": delta.reasoning_content}}],
-                )
-            if delta.content:
-                text.append(delta.content)
-        if template is None:
-            return
+                yield writer.upstream_reasoning(delta.reasoning_content)
+            for event in assembler.feed(delta.content or ""):
+                yield writer.text(event)
+        if writer is None:
+            raise _proxy_error(ModelOutputError("The upstream model returned no choices."))
         usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
         if usage_chunk is not None:
             usage = usage_chunk.usage
-        settled = await _settle("".join(text), request_data, state, usage)
-        for chunk in reply_chunks(template, settled.reply):
+        # No await between the last upstream chunk and _settle: its spend-log facts must land.
+        settled = await _settle(assembler.text, request_data, state, usage)
+        reply = settled.reply
+        for event in assembler.finish(reply.content, reply.reasoning):
+            yield writer.text(event)
+        for chunk in writer.calls(reply):
             yield chunk
         if usage_chunk is not None:
             usage_chunk.choices = []

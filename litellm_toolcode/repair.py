@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .answer import Choice, Reply, enforce, interpret
+from .answer import Choice, Executor, Reply, enforce, interpret, interpret_executing
 from .errors import ModelOutputError
 from .extract import split_answer
 from .prompt import render
 from .schema_code import Toolset
 
-__all__ = ["Ask", "Settled", "read_reply", "settle"]
+__all__ = ["Ask", "Settled", "read_reply", "read_reply_executing", "settle"]
 
 Ask = Callable[[list[dict[str, Any]], int], Awaitable[str | None]]
 """(messages, round number from 1) -> the upstream's answer text."""
@@ -40,6 +40,17 @@ def read_reply(text: str | None, toolset: Toolset, choice: Choice) -> Reply:
     return reply
 
 
+async def read_reply_executing(
+    text: str | None, toolset: Toolset, choice: Choice, execute: Executor | None
+) -> Reply:
+    """``read_reply``, running code that needs execution with ``execute`` (when given)."""
+    if execute is None or choice.mode == "none":
+        return read_reply(text, toolset, choice)
+    reply = await interpret_executing(text, toolset, execute)
+    enforce(reply, choice)
+    return reply
+
+
 async def settle(
     text: str | None,
     messages: Sequence[dict[str, Any]],
@@ -48,14 +59,19 @@ async def settle(
     *,
     max_rounds: int,
     ask: Ask,
+    execute: Executor | None = None,
 ) -> Settled:
-    """Read ``text``; on a ModelOutputError ask again (up to ``max_rounds`` times)."""
+    """Read ``text``; on a ModelOutputError ask again (up to ``max_rounds`` times).
+
+    ``execute`` runs code the literal path cannot read (the sandbox); without it such code is
+    an ``ExecutionUnavailableError``.
+    """
     history = list(messages)
     errors: list[str] = []
     rounds = 0
     while True:
         try:
-            reply = read_reply(text, toolset, choice)
+            reply = await read_reply_executing(text, toolset, choice, execute)
             break
         except ModelOutputError as exc:
             errors.append(type(exc).__name__)

@@ -15,8 +15,9 @@ from litellm.types.utils import (
 )
 
 from .answer import Reply
+from .stream import StreamEvent
 
-__all__ = ["apply_reply", "reply_chunks"]
+__all__ = ["StreamWriter", "apply_reply"]
 
 
 def _join(*parts: str | None) -> str | None:
@@ -45,32 +46,58 @@ def apply_reply(response: ModelResponse, index: int, reply: Reply) -> None:
     choice.finish_reason = reply.finish_reason
 
 
-def reply_chunks(template: ModelResponseStream, reply: Reply) -> Iterator[ModelResponseStream]:
-    """The chunks OpenAI would stream for ``reply``: content, then each call's name and
-    arguments as tool-call deltas, then the finish reason. ``template`` gives id/model/created."""
+class StreamWriter:
+    """Builds the chunks of one streamed reply; ``template`` (the upstream's first chunk) gives
+    their id, model and created. The first chunk sent carries ``role: "assistant"``."""
 
-    def chunk(delta: Delta, finish_reason: str | None = None) -> ModelResponseStream:
+    def __init__(self, template: ModelResponseStream) -> None:
+        self._template = template
+        self._role_sent = False
+        self._upstream_reasoning = False
+        self._think_reasoning = False
+
+    def chunk(self, delta: Delta, finish_reason: str | None = None) -> ModelResponseStream:
+        if not self._role_sent:
+            delta.role = "assistant"
+            self._role_sent = True
         return ModelResponseStream(
-            id=template.id,
-            created=template.created,
-            model=template.model,
+            id=self._template.id,
+            created=self._template.created,
+            model=self._template.model,
             choices=[StreamingChoices(index=0, delta=delta, finish_reason=finish_reason)],
         )
 
-    if reply.reasoning:
-        yield chunk(Delta(role="assistant", reasoning_content=reply.reasoning))
-    if reply.content:
-        yield chunk(Delta(role="assistant", content=reply.content))
-    for position, call in enumerate(reply.tool_calls):
-        head = ChatCompletionDeltaToolCall(
-            index=position,
-            id=call.id,
-            type="function",
-            function=Function(name=call.name, arguments=""),
-        )
-        yield chunk(Delta(role="assistant", tool_calls=[head]))
-        body = ChatCompletionDeltaToolCall(
-            index=position, function=Function(arguments=call.arguments)
-        )
-        yield chunk(Delta(tool_calls=[body]))
-    yield chunk(Delta(), finish_reason=reply.finish_reason)
+    def upstream_reasoning(self, text: str) -> ModelResponseStream:
+        """The upstream's own ``reasoning_content`` delta, passed through."""
+        self._upstream_reasoning = True
+        return self.chunk(Delta(reasoning_content=text))
+
+    def text(self, event: StreamEvent) -> ModelResponseStream:
+        """A content delta, or reasoning from ``<think>``: that follows the upstream's own
+        reasoning after a line break, as ``apply_reply`` joins them without streaming."""
+        if event.kind == "content":
+            return self.chunk(Delta(content=event.text))
+        text = event.text
+        if self._upstream_reasoning and not self._think_reasoning:
+            text = "\n" + text
+        self._think_reasoning = True
+        return self.chunk(Delta(reasoning_content=text))
+
+    def calls(self, reply: Reply) -> Iterator[ModelResponseStream]:
+        """Each call as OpenAI streams it (index, id, type and name, then the arguments), then
+        the finish reason. All of it is built before the first chunk is sent: never half a call."""
+        chunks = []
+        for position, call in enumerate(reply.tool_calls):
+            head = ChatCompletionDeltaToolCall(
+                index=position,
+                id=call.id,
+                type="function",
+                function=Function(name=call.name, arguments=""),
+            )
+            chunks.append(self.chunk(Delta(tool_calls=[head])))
+            body = ChatCompletionDeltaToolCall(
+                index=position, function=Function(arguments=call.arguments)
+            )
+            chunks.append(self.chunk(Delta(tool_calls=[body])))
+        chunks.append(self.chunk(Delta(), finish_reason=reply.finish_reason))
+        return iter(chunks)

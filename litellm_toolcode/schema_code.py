@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, SchemaValidator, core_schema
@@ -85,12 +86,64 @@ _TYPE_ALIASES = {
     "list": "array",
     "tuple": "array",
     "any": "any",
+    "": "any",  # an empty type name says nothing, like no type at all
+    # Java and JavaScript type names (BFCL's simple_java / simple_javascript function docs)
+    "byte": "integer",
+    "short": "integer",
+    "long": "integer",
+    "bigint": "integer",
+    "char": "string",
+    "arraylist": "array",
+    "queue": "array",
+    "stack": "array",
+    "hashmap": "object",
+    "hashtable": "object",
 }
 # Keys that describe a schema without constraining it (kept out of anyOf/oneOf arm merging).
 _ANNOTATION_KEYS = frozenset(
     {"description", "title", "default", "examples", "nullable", "$comment", "deprecated"}
 )
 _MISSING: Any = object()
+# JSON Schema keywords Pydantic cannot express. They are shown to the model next to the field
+# they constrain, and checked after Pydantic (on the JSON the client gets) by the jsonschema
+# library, for the tools that use them.
+_RESIDUAL_KEYS = frozenset(
+    {
+        "patternProperties",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
+        "dependentRequired",
+        "dependentSchemas",
+        "dependencies",
+        "if",
+        "then",
+        "else",
+        "not",
+        "contains",
+        "minContains",
+        "maxContains",
+        "additionalItems",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+    }
+)
+# Where subschemas sit inside a schema (anything else is data: enum values, property names).
+_SUB_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SUB_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUB_ONE = (
+    "additionalProperties",
+    "additionalItems",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_NOTE_LIMIT = 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +173,9 @@ class Toolset:
     _absent_none: Mapping[str, frozenset[str]] = field(repr=False)
     _var_keyword: Mapping[str, str] = field(repr=False)  # py_name -> name of its **kwargs
     _arg_names: Mapping[str, Mapping[str, str]] = field(repr=False)  # py_name -> {orig: py}
+    # py_name -> jsonschema validator of the client's schema, for tools whose schema says more
+    # than Pydantic can (uniqueItems, not, if/then/else, argument sets, ...)
+    _residual: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def spec(self, py_name: str) -> ToolSpec:
         for tool in self.tools:
@@ -144,7 +200,10 @@ class Toolset:
             # signature binding collects extra keyword arguments under the **kwargs name
             data.update(data.pop(var_kw))
         try:
-            instance = model.model_validate(data)
+            # Strict JSON validation: a JSON true is not the number 1, "3" is not 3 and 1 is not
+            # true (Python-mode lax validation would coerce all three).
+            raw = json.dumps(data, allow_nan=False, ensure_ascii=False)
+            instance = model.model_validate_json(raw.encode("utf-8"), strict=True)
             dumped = instance.model_dump(mode="json", by_alias=True, exclude_unset=True)
         except ValidationError as exc:
             raise _argument_error(spec, model, exc, self.model_names) from exc
@@ -152,8 +211,36 @@ class Toolset:
             raise ToolArgumentError(
                 _clip(f"{py_name}(): arguments are not JSON values: {exc}"), tool=spec.name
             ) from exc
+        swapped = _bool_number_swap(instance, data, "")
+        if swapped is not None:  # Literal[1, 2] takes True for 1 even in strict mode
+            where, given = swapped
+            raise ToolArgumentError(
+                _clip(
+                    f"{py_name}(): argument {where!r}: "
+                    + ("a boolean is not a number" if isinstance(given, bool) else "not a boolean")
+                    + f"; got {given!r}"
+                ),
+                tool=spec.name,
+                field=where or None,
+            )
         _drop_absent_none(instance, dumped, self._absent_none)
+        checker = self._residual.get(py_name)
+        if checker is not None:
+            error = jsonschema.exceptions.best_match(checker.iter_errors(dumped))
+            if error is not None:
+                where = _json_path("", error.absolute_path)
+                at = f"argument {where!r}" if where else "arguments"
+                raise ToolArgumentError(
+                    _clip(f"{py_name}(): {at}: {error.message}"),
+                    tool=spec.name,
+                    field=where or None,
+                )
         return dumped
+
+    def argument_names(self, py_name: str) -> Mapping[str, str]:
+        """The stub's parameter names: client property name -> Python parameter name."""
+        self.spec(py_name)
+        return self._arg_names[py_name]
 
     def render_call(self, name: str, arguments: Mapping[str, Any]) -> str:
         """One line of Python showing a call to the client tool ``name`` (for history)."""
@@ -292,6 +379,7 @@ class _Class:
     is_args: bool = False
     fields: list[_Field] = field(default_factory=list)
     extra: bool = False
+    extra_ty: _Ty | None = None  # the type of extra properties (additionalProperties schema)
 
 
 def _union(arms: Sequence[_Ty]) -> _Ty:
@@ -586,14 +674,33 @@ class _Converter:
     """Converts one tool's parameters schema; classes go to ``classes`` as they are made."""
 
     def __init__(
-        self, tool: str, root: Mapping[str, Any], namer: _Namer, classes: list[_Class]
+        self,
+        tool: str,
+        root: Mapping[str, Any],
+        namer: _Namer,
+        classes: list[_Class],
+        shared: dict[str, _Ty],
     ) -> None:
         self.tool = tool
         self.root = root
         self.namer = namer
         self.classes = classes
+        self.shared = shared  # across tools: a $ref's closure (canonical JSON) -> its type
         self.refs: dict[str, _Ty] = {}
         self.inlining: set[str] = set()
+        self.notes: list[str] = []  # what Pydantic cannot express, for the field being filled
+        self.field_path = "parameters"
+        self.tool_notes: list[str] = []  # the same for the arguments as a whole
+
+    def note(self, schema: Mapping[str, Any], path: str) -> None:
+        residual = _residual(schema)
+        if not residual:
+            return
+        where = path[len(self.field_path) :].lstrip(".") if path.startswith(self.field_path) else ""
+        text = json.dumps(residual, ensure_ascii=False)
+        text = _clip(f"{where}: {text}" if where else text, _NOTE_LIMIT)
+        if text not in self.notes:
+            self.notes.append(text)
 
     def error(self, message: str, path: str) -> SchemaError:
         return SchemaError(message, tool=self.tool, path=path)
@@ -617,18 +724,59 @@ class _Converter:
             schema = self.merge_all_of(schema, "parameters")
         for key in ("anyOf", "oneOf"):
             if key in schema:
-                raise self.error(
-                    "a union of argument sets is not supported; describe one object",
-                    f"parameters.{key}",
-                )
+                schema = self.argument_sets(schema, key)
         kind = schema.get("type", "object")
         kinds = kind if isinstance(kind, list) else [kind]
         if not all(isinstance(k, str) and _TYPE_ALIASES.get(k.lower()) == "object" for k in kinds):
             raise self.error(
                 f"parameters must be an object schema, not type {kind!r}", "parameters.type"
             )
+        self.notes = []
+        self.note(schema, "parameters")
+        self.tool_notes.extend(self.notes)
+        self.notes = []
         self.fill(cls, schema, "parameters", 0)
         return bool(cls.extra)
+
+    def argument_sets(self, schema: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """A union of argument sets -> one object with every argument; the sets become a note
+        (and the jsonschema check enforces them)."""
+        arms = schema[key]
+        if not isinstance(arms, list) or not arms:
+            raise self.error(f"{key} must be a non-empty list", f"parameters.{key}")
+        base = {k: v for k, v in schema.items() if k != key}
+        props: dict[str, Any] = dict(base.get("properties") or {})
+        required_sets: list[set[str]] = []
+        shown: list[str] = []
+        for i, raw in enumerate(arms):
+            arm = self.deref(raw, f"parameters.{key}[{i}]")
+            if "allOf" in arm:
+                arm = self.merge_all_of(arm, f"parameters.{key}[{i}]")
+            arm_props = arm.get("properties") or {}
+            if not isinstance(arm_props, Mapping):
+                raise self.error("properties must be an object", f"parameters.{key}[{i}]")
+            for name, sub in arm_props.items():
+                if name in props and props[name] != sub:
+                    earlier = props[name]
+                    arms_of = earlier["anyOf"] if set(earlier) == {"anyOf"} else [earlier]
+                    props[name] = {"anyOf": [*arms_of, sub]}
+                else:
+                    props[name] = sub
+            required = arm.get("required")
+            names = (
+                [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+            )
+            required_sets.append(set(names))
+            shown.append("(" + ", ".join(names or list(arm_props) or ["no arguments"]) + ")")
+        common = required_sets[0].intersection(*required_sets[1:])
+        listed = base.get("required")
+        base_required: list[Any] = listed if isinstance(listed, list) else []
+        merged = dict(base)
+        merged["properties"] = props
+        merged["required"] = list(dict.fromkeys([*base_required, *sorted(common)]))
+        how = "exactly one" if key == "oneOf" else "at least one"
+        self.tool_notes.append(f"Give {how} of these argument sets: {' | '.join(shown)}")
+        return merged
 
     # -- schema walking
 
@@ -671,9 +819,37 @@ class _Converter:
             merged = _merge(merged, self.deref(item, f"{path}.allOf[{i}]"))
         return _merge(merged, {k: v for k, v in schema.items() if k != "allOf"})
 
+    def closure(self, ref: str, path: str) -> str | None:
+        """Canonical JSON of ``ref`` and every definition it reaches (None: the root itself).
+
+        Two tools whose definitions are equal down to every $ref they use share one class.
+        """
+        found: dict[str, Any] = {}
+        todo = [ref]
+        while todo:
+            current = todo.pop()
+            if current in found:
+                continue
+            if current == "#":
+                return None
+            target, _ = self.pointer(current, path)
+            found[current] = target
+            todo.extend(_refs_in(target))
+        return json.dumps([ref, found], sort_keys=True, ensure_ascii=False)
+
     def ref(self, ref: Any, path: str, depth: int) -> _Ty:
         if isinstance(ref, str) and ref in self.refs:
             return self.refs[ref]
+        key = self.closure(ref, path) if isinstance(ref, str) else None
+        if key is not None and key in self.shared:
+            self.refs[ref] = self.shared[key]
+            return self.refs[ref]
+        ty = self._ref(ref, path, depth)
+        if key is not None:
+            self.shared[key] = ty
+        return ty
+
+    def _ref(self, ref: Any, path: str, depth: int) -> _Ty:
         target, where = self.pointer(ref, path)
         name = _camel(where.rsplit(".", 1)[-1]) if ref != "#" else "Model"
         props = target.get("properties") if isinstance(target, Mapping) else None
@@ -685,8 +861,12 @@ class _Converter:
             and not target.get("nullable")
         )
         if plain_object:  # a named class, made before its fields so recursion can refer to it
+            self.note(target, where)
             cls = self.new_class(name, target.get("description"))
             self.refs[ref] = _Ref(cls)
+            key = self.closure(ref, path)
+            if key is not None:
+                self.shared[key] = self.refs[ref]
             self.fill(cls, target, where, depth + 1)
             return self.refs[ref]
         if ref in self.inlining:  # a recursive non-object definition: accept anything there
@@ -706,6 +886,7 @@ class _Converter:
             return _ANY
         if not isinstance(schema, Mapping):
             raise self.error(f"expected a schema object, got {json.dumps(schema)[:40]}", path)
+        self.note(schema, path)
         nullable = schema.get("nullable") is True
         if "$ref" in schema:
             ty = self.ref(schema["$ref"], f"{path}.$ref", depth)
@@ -868,9 +1049,19 @@ class _Converter:
         )
         extra = schema.get("additionalProperties")
         cls.extra = extra is True or isinstance(extra, Mapping)
+        if isinstance(extra, Mapping) and extra:
+            cls.extra_ty = self.convert(
+                extra, f"{path}.additionalProperties", cls.stem + "Value", depth + 1, doc_ok=True
+            )
         for name, prop in props.items():
             prop_path = f"{path}.properties.{name}"
-            ty = self.convert(prop, prop_path, cls.stem + _camel(name, "Field"), depth + 1)
+            saved = self.notes, self.field_path
+            self.notes, self.field_path = [], prop_path
+            try:
+                ty = self.convert(prop, prop_path, cls.stem + _camel(name, "Field"), depth + 1)
+                notes = self.notes
+            finally:
+                self.notes, self.field_path = saved
             default = prop.get("default", _MISSING) if isinstance(prop, Mapping) else _MISSING
             if default is not _MISSING:
                 try:
@@ -889,10 +1080,156 @@ class _Converter:
                     ty=ty,
                     required=is_required,
                     default=None if default is _MISSING else default,
-                    description=_description(prop),
+                    description=_with_notes(_description(prop), notes),
                     absent_none=absent_none,
                 )
             )
+
+
+def _with_notes(description: str | None, notes: Sequence[str]) -> str | None:
+    if not notes:
+        return description
+    text = "Also must satisfy: " + "; ".join(notes)
+    return f"{description} ({text})" if description else text
+
+
+def _residual(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords of one schema node that Pydantic does not enforce."""
+    out = {k: schema[k] for k in _RESIDUAL_KEYS if k in schema}
+    if schema.get("uniqueItems") is True:
+        out["uniqueItems"] = True
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and not _pattern_ok(pattern):
+        out["pattern"] = pattern
+    if isinstance(schema.get("prefixItems"), list) or isinstance(schema.get("items"), list):
+        for key in ("minItems", "maxItems"):  # a tuple's length is fixed by its items
+            if key in schema:
+                out[key] = schema[key]
+    if schema.get("additionalProperties") is False and not schema.get("properties"):
+        out["additionalProperties"] = False  # no properties and no extras: only {}
+    return out
+
+
+def _schema_nodes(schema: Any) -> typing.Iterator[Mapping[str, Any]]:
+    """Every schema object inside ``schema`` (keyword positions only, not data)."""
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, Mapping):
+            continue
+        yield node
+        for key in _SUB_MAPS:
+            value = node.get(key)
+            if isinstance(value, Mapping):
+                todo.extend(value.values())
+        for key in _SUB_LISTS:
+            value = node.get(key)
+            if isinstance(value, list):
+                todo.extend(value)
+        items = node.get("items")
+        todo.extend(items if isinstance(items, list) else [items])
+        todo.extend(node.get(key) for key in _SUB_ONE)
+        deps = node.get("dependencies")
+        if isinstance(deps, Mapping):
+            todo.extend(deps.values())
+
+
+def _needs_residual(params: Mapping[str, Any]) -> bool:
+    """Does validating with the Pydantic models alone miss part of this schema?"""
+    if "anyOf" in params or "oneOf" in params:  # argument sets
+        return True
+    for node in _schema_nodes(params):
+        if _residual(node) or "oneOf" in node:  # oneOf: "exactly one", a union is "any"
+            return True
+        all_of = node.get("allOf")
+        if isinstance(all_of, list) and len(all_of) > 1:  # the merge keeps the last of a key
+            return True
+    return False
+
+
+def _standard(schema: Any, draft4: bool) -> Any:
+    """The client's schema in standard JSON Schema (BFCL type names, OpenAPI nullable)."""
+    if not isinstance(schema, Mapping):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SUB_MAPS and isinstance(value, Mapping):
+            out[key] = {k: _standard(v, draft4) for k, v in value.items()}
+        elif (key in _SUB_LISTS or key == "items") and isinstance(value, list):
+            out[key] = [_standard(v, draft4) for v in value]
+        elif key in _SUB_ONE or key == "items":
+            out[key] = _standard(value, draft4)
+        elif key == "dependencies" and isinstance(value, Mapping):
+            out[key] = {k: _standard(v, draft4) for k, v in value.items()}
+        elif key != "nullable":
+            out[key] = value
+    kind = out.get("type")
+    if isinstance(kind, str | list):
+        names = [kind] if isinstance(kind, str) else kind
+        mapped = [_TYPE_ALIASES.get(n.lower(), n) if isinstance(n, str) else n for n in names]
+        if "any" in mapped:
+            del out["type"]
+        else:
+            unique = list(dict.fromkeys(mapped))
+            out["type"] = unique[0] if len(unique) == 1 else unique
+    if not draft4:  # draft 4's boolean exclusive bounds, in today's form
+        for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            flag = out.get(exclusive)
+            if isinstance(flag, bool):
+                del out[exclusive]
+                if flag and _is_number(out.get(bound)):
+                    out[exclusive] = out.pop(bound)
+    props, required = out.get("properties"), out.get("required")
+    if isinstance(props, Mapping) and isinstance(required, list):
+        # the models ignore a required name the schema never defines; so does this check
+        out["required"] = [r for r in required if r in props]
+    if schema.get("nullable") is True:
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _json_path(prefix: str, parts: typing.Iterable[Any]) -> str:
+    out = prefix
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{_str_literal(str(part))}]"
+    return out.lstrip(".")
+
+
+def _residual_validator(tool: str, params: Mapping[str, Any]) -> Any:
+    validators = jsonschema.validators
+    cls = validators.validator_for(params, default=validators.Draft202012Validator)
+    draft4 = cls in (validators.Draft3Validator, validators.Draft4Validator)
+    schema = _standard(params, draft4)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise SchemaError(
+            _clip(f"not a valid JSON Schema: {exc.message}"),
+            tool=tool,
+            path=_json_path("parameters", exc.absolute_path),
+        ) from exc
+    return cls(schema)
+
+
+def _refs_in(node: Any) -> list[str]:
+    """Every ``$ref`` string inside a JSON value."""
+    out: list[str] = []
+    todo = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping):
+            ref = item.get("$ref")
+            if isinstance(ref, str):
+                out.append(ref)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return out
 
 
 def _number_constraints(schema: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -989,8 +1326,8 @@ def _order(args: _Class) -> list[_Class]:
         if id(cls) in visiting or cls in done:
             return
         visiting.add(id(cls))
-        for f in cls.fields:
-            for dep in refs(f.ty):
+        for ty in [f.ty for f in cls.fields] + ([cls.extra_ty] if cls.extra_ty else []):
+            for dep in refs(ty):
                 visit(dep)
         done.append(cls)
 
@@ -1012,13 +1349,14 @@ class _Builder:
             "t_",
         )
         namer = _Namer(set(_TOOL_RESERVED) | set(py_names))
-        per_tool: list[tuple[_RawTool, str, _Class, bool]] = []
+        per_tool: list[tuple[_RawTool, str, _Class, bool, list[str]]] = []
         classes: list[_Class] = []
+        shared: dict[str, _Ty] = {}
         for raw, py_name in zip(self.raw, py_names, strict=True):
-            converter = _Converter(raw.name, raw.parameters, namer, classes)
+            converter = _Converter(raw.name, raw.parameters, namer, classes, shared)
             args = converter.new_class(_camel(py_name) + "Args", None, is_args=True)
             var_kw = converter.arguments(args, raw.parameters)
-            per_tool.append((raw, py_name, args, var_kw))
+            per_tool.append((raw, py_name, args, var_kw, converter.tool_notes))
         class_names = {c.name for c in classes}
         for cls in classes:
             self._name_fields(cls, class_names)
@@ -1031,8 +1369,12 @@ class _Builder:
         var_keyword: dict[str, str] = {}
         arg_names: dict[str, Mapping[str, str]] = {}
         owners: dict[str, str] = {}
-        for raw, py_name, args, var_kw in per_tool:
-            ordered = _order(args)
+        residual: dict[str, Any] = {}
+        for raw, py_name, args, var_kw, tool_notes in per_tool:
+            if _needs_residual(raw.parameters):
+                residual[py_name] = _residual_validator(raw.name, raw.parameters)
+            # classes an earlier tool already defined (shared $defs) are not repeated
+            ordered = [c for c in _order(args) if c.name not in defined]
             forward, first_forward = False, 0
             for i, cls in enumerate(ordered):
                 block, cls_forward = self._class_block(cls, defined, used)
@@ -1047,7 +1389,7 @@ class _Builder:
             if var_kw:
                 kw_name = _Namer({f.py for f in args.fields}).claim("kwargs")
                 var_keyword[py_name] = kw_name
-            blocks.append(self._stub_block(raw, py_name, args, kw_name, defined, used))
+            blocks.append(self._stub_block(raw, py_name, args, kw_name, tool_notes, defined, used))
             owners[py_name] = raw.name
             arg_names[py_name] = MappingProxyType({f.original: f.py for f in args.fields})
             specs.append(
@@ -1071,7 +1413,7 @@ class _Builder:
         namespace = _execute(source, owners)
         models: dict[str, type[BaseModel]] = {}
         signatures: dict[str, inspect.Signature] = {}
-        for spec, (_, _, args, _) in zip(specs, per_tool, strict=True):
+        for spec, (_, _, args, _, _) in zip(specs, per_tool, strict=True):
             models[spec.py_name] = namespace[args.name]
             signatures[spec.py_name] = inspect.signature(namespace[spec.py_name])
         return Toolset(
@@ -1086,6 +1428,7 @@ class _Builder:
             ),
             _var_keyword=MappingProxyType(var_keyword),
             _arg_names=MappingProxyType(arg_names),
+            _residual=MappingProxyType(residual),
         )
 
     @staticmethod
@@ -1115,6 +1458,12 @@ class _Builder:
         annotations = _Annotations(defined, used)
         lines: list[str] = []
         aliases = False
+        if cls.extra_ty is not None:  # pydantic validates extra properties with this type
+            annotations.forward = False
+            ann = annotations.render(cls.extra_ty)
+            if annotations.forward:
+                ann = _str_literal(ann)
+            lines.append(f"__pydantic_extra__: dict[str, {ann}]")
         for f in cls.fields:
             ty, cons = _hoist(f.ty)
             forward_before = annotations.forward
@@ -1159,6 +1508,7 @@ class _Builder:
         py_name: str,
         args: _Class,
         kw_name: str | None,
+        notes: Sequence[str],
         defined: set[str],
         used: set[str],
     ) -> dict[str, Any]:
@@ -1175,11 +1525,14 @@ class _Builder:
                 text = "\n        ".join(f.description.splitlines())
                 arg_docs.append(f"    {f.py}: {text}")
         if kw_name:
-            params.append(f"**{kw_name}: Any")
+            extra = annotations.render(_plain(args.extra_ty)) if args.extra_ty else "Any"
+            params.append(f"**{kw_name}: {extra}")
         one_line = ", ".join(params)
         if len(f"def {py_name}({one_line}) -> Any:") > _LINE_WIDTH:
             one_line = "".join(f"\n    {p}," for p in params) + "\n"
         doc = raw.description.strip()
+        if notes:
+            doc = "\n\n".join(part for part in (doc, "\n".join(notes)) if part)
         if arg_docs:
             doc = (
                 f"{doc}\n\nArgs:\n" + "\n".join(arg_docs)
@@ -1255,6 +1608,43 @@ def _drop_absent_none(value: Any, dumped: Any, absent: Mapping[str, frozenset[st
                 _drop_absent_none(sub, dumped[k], absent)
 
 
+def _bool_number_swap(value: Any, raw: Any, path: str) -> tuple[str, Any] | None:
+    """(client path, input) where a boolean was read as a number or a number as a boolean."""
+    if isinstance(value, BaseModel):
+        if not isinstance(raw, Mapping):
+            return None
+        fields = type(value).model_fields
+        extras = value.model_extra or {}
+        for name in value.model_fields_set:
+            info = fields.get(name)
+            key = info.alias or name if info is not None else name
+            sub = getattr(value, name) if info is not None else extras.get(name)
+            raw_sub = raw.get(name, raw.get(key, _MISSING))
+            if raw_sub is not _MISSING:
+                found = _bool_number_swap(sub, raw_sub, _json_path(path, [key]))
+                if found is not None:
+                    return found
+        return None
+    if isinstance(value, list | tuple) and isinstance(raw, list | tuple):
+        for i, (sub, raw_sub) in enumerate(zip(value, raw, strict=False)):
+            found = _bool_number_swap(sub, raw_sub, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict) and isinstance(raw, Mapping):
+        for k, sub in value.items():
+            if k in raw:
+                found = _bool_number_swap(sub, raw[k], _json_path(path, [k]))
+                if found is not None:
+                    return found
+        return None
+    scalars = (bool, int, float)
+    if isinstance(value, scalars) and isinstance(raw, scalars):
+        if isinstance(value, bool) != isinstance(raw, bool):
+            return path, raw
+    return None
+
+
 # pydantic adds the union member it tried to an error's location ("int", "list[str]", ...)
 _UNION_TAG = re.compile(r"(?:str|int|float|bool|none|any|bytes|[a-z][a-z0-9-]*\[.*\])", re.S)
 
@@ -1302,6 +1692,12 @@ _NUMBER_ERRORS = frozenset(
 )
 
 
+def _both_number_arms(errors: Sequence[Any]) -> bool:
+    """Both arms of `int | float` failed (say "number", not "integer" or "float")."""
+    types = {e["type"] for e in errors}
+    return types <= _NUMBER_ERRORS and bool(types & {"float_type", "float_parsing"})
+
+
 def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -1320,7 +1716,7 @@ def _argument_error(
             text = "required argument is missing"
         elif error["type"] == "extra_forbidden":
             text = "unexpected argument (not in the schema)"
-        elif error["type"] in _NUMBER_ERRORS and {e["type"] for e in errors} <= _NUMBER_ERRORS:
+        elif error["type"] in _NUMBER_ERRORS and _both_number_arms(errors):
             text = "Input should be a valid number"  # both arms of `int | float` failed
         else:
             text = str(error["msg"])

@@ -4,9 +4,11 @@ client, and a per-test ``case`` that scripts the upstream and asks through the p
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +23,12 @@ import pytest
 from tests.fake_upstream import FakeUpstream, Scripted
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Sandbox kernels of every proxy the tests start: few (the machine is shared), quick to time
+# out, and all in one directory, checked empty at the end (no_kernel_left_behind).
+SANDBOX_DIR = Path(tempfile.gettempdir()) / f"toolcode-test-kernels-{os.getpid()}"  # made on use
+os.environ["TOOLCODE_SANDBOX_DIR"] = str(SANDBOX_DIR)
+os.environ.setdefault("TOOLCODE_POOL_SIZE", "1")
+os.environ.setdefault("TOOLCODE_SANDBOX_TIMEOUT", "3")
 
 MASTER_KEY = "sk-toolcode-test-master"
 UPSTREAM_KEY = "sk-upstream-secret-do-not-log"
@@ -40,17 +48,21 @@ def proxy_config(upstream_url: str) -> str:
             f"      model: openai/fake-{alias}\n"
             f"      api_base: {upstream_url}\n"
             f"      api_key: {UPSTREAM_KEY}\n"
+            # /v1/responses reaches the fake upstream's chat endpoint (test_endpoints.py).
+            f"      use_chat_completions_api: true\n"
         )
         return text + (f"    model_info:\n      toolcode: {model_info}\n" if model_info else "")
 
     return (
         "model_list:\n"
-        + entry("coder", "{enabled: true, max_repair_rounds: 1}")
+        + entry("coder", "{enabled: true, max_repair_rounds: 1, execution: literal_only}")
+        + entry("runner", "{enabled: true, max_repair_rounds: 0, execution: auto}")
         + entry("strict", "{enabled: true, max_repair_rounds: 0}")
         + entry("plain")
         + entry("misconfigured", "{enabled: true, max_tool_result_char: 10}")
         + "litellm_settings:\n"
         '  callbacks: ["litellm_toolcode.proxy_handler_instance"]\n'
+        "  use_chat_completions_url_for_anthropic_messages: true\n"  # /v1/messages too
         "general_settings:\n"
         f"  master_key: {MASTER_KEY}\n"
     )
@@ -106,6 +118,23 @@ def stop_proxy(proxy: Proxy) -> None:
     except subprocess.TimeoutExpired:
         proxy.process.kill()
         proxy.process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_kernel_left_behind() -> Iterator[None]:
+    """Every sandbox kernel the session's proxies started is gone at the end, with its dir."""
+    yield
+    from tests.sandbox_helpers import processes_mentioning
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        dirs = sorted(os.listdir(SANDBOX_DIR)) if SANDBOX_DIR.exists() else []
+        left = (processes_mentioning(str(SANDBOX_DIR)), dirs)
+        if left == ([], []):
+            break
+        time.sleep(0.1)
+    shutil.rmtree(SANDBOX_DIR, ignore_errors=True)
+    assert left == ([], []), f"sandbox kernels or work dirs left behind: {left}"
 
 
 @pytest.fixture(scope="session")

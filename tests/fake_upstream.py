@@ -19,6 +19,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+@dataclass(eq=False)
+class Gate:
+    """Pauses a streamed answer until the test lets it go on (``Scripted.pause_after``).
+
+    ``reached`` is set when the upstream has paused; the test sets ``release``. If the test
+    never does, the upstream goes on after ``timeout`` seconds and records ``timed_out``, so a
+    proxy that waits for the whole answer fails the test instead of hanging it.
+    """
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    timeout: float = 10.0
+    timed_out: bool = False
+
+    def wait(self) -> None:
+        self.reached.set()
+        self.timed_out = not self.release.wait(self.timeout)
+
+
 @dataclass(frozen=True)
 class Scripted:
     """One upstream answer."""
@@ -34,6 +53,10 @@ class Scripted:
     delay: float = 0.0  # seconds to wait before answering (timeouts)
     raw_body: str | None = None  # sent as the body as-is, status 200 (garbage from upstream)
     cut_stream_after: int | None = None  # streaming: drop the connection after N content deltas
+    # Streaming: after this many content characters, wait until ``gate`` lets the rest go.
+    pause_after: int | None = None
+    gate: Gate | None = field(default=None, compare=False)
+    chunk_delay: float = 0.0  # streaming: seconds before each content delta (a model's pace)
 
 
 Responder = Callable[[dict[str, Any]], Scripted]
@@ -149,7 +172,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            send(delta({"content": text[start : start + answer.chunk_size]}))
+            piece = text[start : start + answer.chunk_size]
+            if answer.chunk_delay:
+                time.sleep(answer.chunk_delay)
+            pause = answer.pause_after if answer.gate is not None else None
+            if pause is not None and start < pause <= start + len(piece):
+                send(delta({"content": piece[: pause - start]}))
+                answer.gate.wait()
+                piece = piece[pause - start :]
+            if piece:
+                send(delta({"content": piece}))
         for index, call in enumerate(answer.tool_calls or []):
             send(delta({"tool_calls": [{"index": index, **call}]}))
         send(delta({}, _finish(answer)))

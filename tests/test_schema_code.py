@@ -107,8 +107,6 @@ VALID: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("number keeps int", obj({"n": {"type": "number"}}), {"n": 18}, {"n": 18}),
     ("number keeps float", obj({"n": {"type": "number"}}), {"n": 18.5}, {"n": 18.5}),
     ("bfcl float type", obj({"n": {"type": "float"}}), {"n": 2}, {"n": 2}),
-    # integer accepts an integral float (JSON Schema counts 3.0 as an integer)
-    ("integer from 3.0", obj({"i": {"type": "integer"}}), {"i": 3.0}, {"i": 3}),
     ("negative int", obj({"i": {"type": "integer", "minimum": -5}}), {"i": -5}, {"i": -5}),
     ("boolean", obj({"b": {"type": "boolean"}}), {"b": False}, {"b": False}),
     ("null type", obj({"z": {"type": "null"}}), {"z": None}, {"z": None}),
@@ -227,10 +225,41 @@ VALID: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {"d": "not a date"},
     ),
     (
-        "look-around pattern shown, not enforced",
+        "look-around pattern (checked by the residual check)",
         obj({"s": {"type": "string", "pattern": "^(?!x)"}}),
-        {"s": "xy"},
-        {"s": "xy"},
+        {"s": "yx"},
+        {"s": "yx"},
+    ),
+    (
+        "typed extra properties beside properties",
+        obj({"a": {"type": "string"}}, additionalProperties={"type": "integer"}),
+        {"a": "x", "kwargs": {"n": 1}},
+        {"a": "x", "n": 1},
+    ),
+    (
+        "nested typed extras",
+        obj({"g": obj({"a": {"type": "string"}}, additionalProperties={"type": "integer"})}),
+        {"g": {"a": "x", "n": 2}},
+        {"g": {"a": "x", "n": 2}},
+    ),
+    (
+        "uniqueItems",
+        obj({"a": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}}),
+        {"a": [1, 2]},
+        {"a": [1, 2]},
+    ),
+    (
+        "argument sets (anyOf at the top)",
+        {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}},
+            "anyOf": [
+                {"properties": {"name": {"type": "string"}}, "required": ["name"]},
+                {"required": ["id"]},
+            ],
+        },
+        {"name": "x"},
+        {"name": "x"},
     ),
     ("empty parameters", {}, {}, {}),
     (
@@ -271,6 +300,33 @@ INVALID: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = [
     ("missing required", obj({"a": {"type": "string"}}, ["a"]), {}, "a"),
     ("str is not int", obj({"a": {"type": "integer"}}), {"a": "x"}, "a"),
     ("integer rejects fraction", obj({"a": {"type": "integer"}}), {"a": 3.5}, "a"),
+    # strict: the model wrote a float where the stub says int (a repair round fixes it)
+    ("integer rejects 3.0", obj({"a": {"type": "integer"}}), {"a": 3.0}, "a"),
+    ("integer rejects True", obj({"a": {"type": "integer"}}), {"a": True}, "a"),
+    ("number rejects False", obj({"a": {"type": "number"}}), {"a": False}, "a"),
+    ("bfcl float rejects True", obj({"a": {"type": "float"}}), {"a": True}, "a"),
+    ("boolean rejects 1", obj({"a": {"type": "boolean"}}), {"a": 1}, "a"),
+    ("integer rejects numeric text", obj({"a": {"type": "integer"}}), {"a": "3"}, "a"),
+    ("enum of numbers rejects True", obj({"a": {"enum": [1, 2]}}), {"a": True}, "a"),
+    ("enum of bools rejects 1", obj({"a": {"enum": [True, "x"]}}), {"a": 1}, "a"),
+    (
+        "nested enum rejects False",
+        obj({"g": {"type": "array", "items": obj({"class": {"const": 0}})}}),
+        {"g": [{"class": False}]},
+        "g[0].class",
+    ),
+    (
+        "nested integer rejects True",
+        obj({"g": obj({"n": {"type": "integer"}})}),
+        {"g": {"n": True}},
+        "g.n",
+    ),
+    (
+        "list of numbers rejects True",
+        obj({"a": {"type": "array", "items": {"type": "number"}}}),
+        {"a": [1, True]},
+        "a[1]",
+    ),
     ("string rejects number", obj({"a": {"type": "string"}}), {"a": 5}, "a"),
     ("number rejects text", obj({"a": {"type": "number"}}), {"a": "x"}, "a"),
     ("enum", obj({"a": {"enum": ["x", "y"]}}), {"a": "z"}, "a"),
@@ -281,6 +337,48 @@ INVALID: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = [
     ("minLength", obj({"a": {"type": "string", "minLength": 2}}), {"a": "x"}, "a"),
     ("pattern", obj({"a": {"type": "string", "pattern": "^[0-9]+$"}}), {"a": "12a"}, "a"),
     ("maxItems", obj({"a": {"type": "array", "maxItems": 1}}), {"a": [1, 2]}, "a"),
+    # what Pydantic cannot express, checked on the JSON by the residual check
+    ("look-around pattern", obj({"a": {"type": "string", "pattern": "^(?!x)"}}), {"a": "xy"}, "a"),
+    (
+        "uniqueItems",
+        obj({"a": {"type": "array", "uniqueItems": True}}),
+        {"a": [1, 1]},
+        "a",
+    ),
+    ("not", obj({"a": {"type": "string", "not": {"const": "x"}}}), {"a": "x"}, "a"),
+    (
+        "patternProperties",
+        obj({"m": {"type": "object", "patternProperties": {"^n": {"type": "integer"}}}}),
+        {"m": {"n1": "x"}},
+        "m.n1",
+    ),
+    (
+        "if/then",
+        obj(
+            {
+                "g": {
+                    "type": "object",
+                    "properties": {"k": {"type": "string"}, "v": {"type": "integer"}},
+                    "if": {"properties": {"k": {"const": "n"}}},
+                    "then": {"required": ["v"]},
+                }
+            }
+        ),
+        {"g": {"k": "n"}},
+        "g",
+    ),
+    (
+        "typed extras beside properties",
+        obj({"a": {"type": "string"}}, additionalProperties={"type": "integer"}),
+        {"a": "x", "kwargs": {"n": "no"}},
+        "n",
+    ),
+    (
+        "minProperties",
+        obj({"m": {"type": "object", "minProperties": 1}}),
+        {"m": {}},
+        "m",
+    ),
     ("non-nullable required rejects None", obj({"a": {"type": "string"}}, ["a"]), {"a": None}, "a"),
     (
         "nested list item",
@@ -541,7 +639,13 @@ SCHEMA_ERRORS: list[tuple[str, list[Any], str, str]] = [
     ("duplicate", [tool("a"), tool("b"), tool("a")], "a", "function.name"),
     ("parameters not object", [tool("a", "nope")], "a", "parameters"),
     ("top-level string", [tool("a", {"type": "string"})], "a", "parameters.type"),
-    ("top-level union", [tool("a", {"anyOf": [obj({}), obj({})]})], "a", "parameters.anyOf"),
+    ("empty argument sets", [tool("a", {"anyOf": []})], "a", "parameters.anyOf"),
+    (
+        "invalid keyword value",
+        [tool("a", obj({"m": {"type": "object", "minProperties": -1}}))],
+        "a",
+        "parameters.properties.m.minProperties",
+    ),
     (
         "unknown type",
         [tool("a", obj({"when": {"type": "datetime"}}))],
@@ -860,9 +964,72 @@ def test_nullable_ref_and_shared_defs_across_tools() -> None:
     a = tool("a", {"$defs": defs, **obj({"p": {"$ref": "#/$defs/P", "nullable": True}}, ["p"])})
     b = tool("b", {"$defs": defs, **obj({"p": {"$ref": "#/$defs/P"}}, ["p"])})
     toolset = build_toolset([a, b])
-    assert "p: P | None\n" in toolset.source and "p: P2\n" in toolset.source
+    # identical $defs across tools become one class
+    assert "p: P | None\n" in toolset.source and "    p: P\n" in toolset.source
+    assert toolset.source.count("class P(BaseModel)") == 1 and "P2" not in toolset.source
     assert toolset.validate("a", {"p": None}) == {"p": None}
     assert toolset.validate("b", {"p": {"v": 1}}) == {"p": {"v": 1}}
     with pytest.raises(ToolArgumentError) as info:
         toolset.validate("b", {"p": None})
     assert info.value.field == "p"
+
+
+def test_what_pydantic_cannot_express_is_shown_and_checked() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "mode": {"type": "string", "not": {"const": "off"}},
+            "a": {"type": "integer"},
+            "b": {"type": "integer"},
+        },
+        "dependentRequired": {"a": ["b"]},
+    }
+    toolset = one(schema)
+    source = toolset.source
+    assert_safe_source(source)
+    assert 'tags: Also must satisfy: {"uniqueItems": true}' in source
+    assert 'mode: Also must satisfy: {"not": {"const": "off"}}' in source
+    assert '{"dependentRequired": {"a": ["b"]}}' in source  # in the stub's docstring
+    assert toolset.validate("f", {"a": 1, "b": 2, "tags": ["x"]}) == {"a": 1, "b": 2, "tags": ["x"]}
+    with pytest.raises(ToolArgumentError, match="'b' is a dependency of 'a'") as info:
+        toolset.validate("f", {"a": 1})
+    assert info.value.field is None and info.value.message.startswith("f(): arguments: ")
+
+
+def test_argument_sets() -> None:
+    schema = {
+        "type": "object",
+        "oneOf": [
+            {"properties": {"city": {"type": "string"}}, "required": ["city"]},
+            {
+                "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                "required": ["lat", "lon"],
+            },
+        ],
+    }
+    toolset = one(schema, name="weather")
+    assert "Give exactly one of these argument sets: (city) | (lat, lon)" in toolset.source
+    signature = toolset.signatures["weather"]
+    assert list(signature.parameters) == ["city", "lat", "lon"]
+    assert all(p.default is None for p in signature.parameters.values())
+    assert toolset.validate("weather", {"city": "Oslo"}) == {"city": "Oslo"}
+    assert toolset.validate("weather", {"lat": 1, "lon": -2.5}) == {"lat": 1, "lon": -2.5}
+    for wrong in ({}, {"lat": 1}, {"city": "Oslo", "lat": 1, "lon": 2}):
+        with pytest.raises(ToolArgumentError):
+            toolset.validate("weather", wrong)
+
+
+def test_typed_extra_properties_in_source() -> None:
+    toolset = one(
+        obj(
+            {"a": {"type": "string"}, "g": obj({}, additionalProperties={"type": "integer"})},
+            additionalProperties={"type": "integer"},
+        )
+    )
+    assert "    __pydantic_extra__: dict[str, int]\n" in toolset.source
+    assert "**kwargs: int) -> Any:" in toolset.source
+    assert "g: dict[str, int] | None = None" in toolset.source
+    with pytest.raises(ToolArgumentError) as info:
+        toolset.validate("f", {"kwargs": {"n": True}})
+    assert info.value.field == "n"

@@ -1,0 +1,187 @@
+"""``/v1/responses`` in code mode: the Responses request is read as a chat request, rewritten by
+the same stages as ``/v1/chat/completions``, and written back in the Responses shape; the answer
+becomes Responses ``function_call`` output items.
+
+Why a module of its own: for ``call_type="aresponses"`` LiteLLM's hooks see the endpoint's own
+shapes (``input``/``instructions``/flat ``tools`` before the call, a ``ResponsesAPIResponse``
+after it), and the per-request metadata that reaches spend logs is ``data["litellm_metadata"]``,
+not ``data["metadata"]`` (litellm-facts.md sections 3 and 7). The Responses <-> chat conversions
+are LiteLLM's own (``LiteLLMCompletionResponsesConfig``, internal in litellm 1.106.2: pinned).
+
+Not supported (HTTP 400 with a message saying so): ``stream: true`` with tools on an enabled
+alias, ``previous_response_id`` (the plugin needs the whole history to show it as code), and
+non-function tools (web search, file search, MCP...). Requests without tools pass untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from .config import AliasSettings
+from .errors import RequestError
+from .history import text_of
+from .rewrite import STATE_KEY, rewrite_request
+
+__all__ = ["METADATA", "chat_view", "rewrite_responses_request", "settle_responses"]
+
+METADATA = "litellm_metadata"  # where LiteLLM keeps per-request metadata for this endpoint
+
+# Fields of a Responses request that describe native tool calling.
+_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+def _config() -> Any:
+    from litellm.responses.litellm_completion_transformation.transformation import (
+        LiteLLMCompletionResponsesConfig,
+    )
+
+    return LiteLLMCompletionResponsesConfig
+
+
+def _plain(value: Any) -> Any:
+    """LiteLLM's converters may return pydantic objects inside dicts: make it plain JSON."""
+    return json.loads(
+        json.dumps(value, default=lambda o: o.model_dump() if hasattr(o, "model_dump") else str(o))
+    )
+
+
+def _chat_request(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The Responses request as the chat request our stages read."""
+    if data.get("stream"):
+        raise RequestError(
+            "stream: true with tools is not supported on /v1/responses for a code-mode alias "
+            "yet; send stream: false, or use /v1/chat/completions (which streams)",
+            param="stream",
+        )
+    if data.get("previous_response_id"):
+        raise RequestError(
+            "previous_response_id is not supported for a code-mode alias: send the whole "
+            "conversation in input (function_call and function_call_output items included)",
+            param="previous_response_id",
+        )
+    tools = data.get("tools") or []
+    others = sorted(
+        {str(t.get("type")) for t in tools if isinstance(t, Mapping)} - {"function"}
+    ) or (["?"] if not all(isinstance(t, Mapping) for t in tools) else [])
+    if others:
+        raise RequestError(
+            f"only function tools are supported for a code-mode alias, not {', '.join(others)}",
+            param="tools",
+        )
+    config = _config()
+    chat_tools, _ = config.transform_responses_api_tools_to_chat_completion_tools(tools)
+    messages = config.transform_responses_api_input_to_messages(
+        data.get("input") or "", {"instructions": data.get("instructions")}
+    )
+    chat: dict[str, Any] = {
+        "model": data.get("model"),
+        "messages": _plain(messages),
+        "tools": _plain(chat_tools),
+    }
+    if data.get("tool_choice") is not None:
+        chat["tool_choice"] = _plain(config._transform_tool_choice(data["tool_choice"]))
+    if data.get("parallel_tool_calls") is not None:
+        chat["parallel_tool_calls"] = data["parallel_tool_calls"]
+    return chat
+
+
+def rewrite_responses_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, Any]:
+    """Rewrite a Responses request for an enabled alias in place (``data`` is returned)."""
+    chat = _chat_request(data)
+    chat["metadata"] = data.setdefault(METADATA, {})  # state and spend facts land there
+    rewrite_request(chat, settings)
+    messages = chat["messages"]
+    instructions = None
+    if messages and messages[0].get("role") == "system":
+        instructions = text_of(messages.pop(0).get("content"))
+    for field in _TOOL_FIELDS:
+        data.pop(field, None)
+    data["instructions"] = instructions
+    data["input"] = [
+        {"type": "message", "role": m["role"], "content": text_of(m.get("content"))}
+        for m in messages
+    ]
+    return data
+
+
+def chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What the shared post-call code reads of a request (``model``, ``messages``,
+    ``metadata``), built from the rewritten Responses request."""
+    messages: list[dict[str, Any]] = []
+    if data.get("instructions"):
+        messages.append({"role": "system", "content": data["instructions"]})
+    for item in data.get("input") or []:
+        if isinstance(item, Mapping) and item.get("role"):
+            messages.append({"role": item["role"], "content": text_of(item.get("content"))})
+    view = {"model": data.get("model"), "messages": messages, "metadata": data.get(METADATA)}
+    for key in ("temperature", "top_p", "seed"):
+        if data.get(key) is not None:
+            view[key] = data[key]
+    if data.get("max_output_tokens") is not None:
+        view["max_tokens"] = data["max_output_tokens"]
+    return view
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def _answer_text(response: Any) -> str:
+    parts: list[str] = []
+    for item in _field(response, "output") or []:
+        if _field(item, "type") != "message":
+            continue
+        for part in _field(item, "content") or []:
+            if _field(part, "type") == "output_text" and _field(part, "text"):
+                parts.append(str(_field(part, "text")))
+    return "".join(parts)
+
+
+Settle = Callable[[str | None, Mapping[str, Any], Mapping[str, Any], Any], Awaitable[Any]]
+
+
+async def settle_responses(data: Mapping[str, Any], response: Any, settle: Settle) -> Any:
+    """Read the answer in ``response`` (a ``ResponsesAPIResponse``) and replace its output by the
+    reply: ``function_call`` items for tool calls, a ``message`` item for prose."""
+    from litellm.types.utils import Usage
+
+    state = (data.get(METADATA) or {}).get(STATE_KEY)
+    if not isinstance(state, Mapping):
+        return None
+    usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+    settled = await settle(_answer_text(response), chat_view(data), state, usage)
+    reply = settled.reply
+    kept = [
+        item for item in _field(response, "output") or [] if _field(item, "type") == "reasoning"
+    ]
+    output: list[Any] = list(kept)
+    if reply.content:
+        output.append(
+            {
+                "type": "message",
+                "id": f"msg_{response.id}"[:64] if getattr(response, "id", None) else "msg_0",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": reply.content, "annotations": []}],
+            }
+        )
+    for call in reply.tool_calls:
+        output.append(
+            {
+                "type": "function_call",
+                "id": f"fc_{call.id.removeprefix('call_')}",
+                "call_id": call.id,
+                "name": call.name,
+                "arguments": call.arguments,
+                "status": "completed",
+            }
+        )
+    response.output = output
+    extra = response.usage
+    if extra is not None and usage.total_tokens:  # repair rounds: add their tokens
+        extra.input_tokens = (extra.input_tokens or 0) + usage.prompt_tokens
+        extra.output_tokens = (extra.output_tokens or 0) + usage.completion_tokens
+        extra.total_tokens = (extra.total_tokens or 0) + usage.total_tokens
+    return response

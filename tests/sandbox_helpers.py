@@ -1,0 +1,119 @@
+"""Shared helpers for the sandbox tests: a real pool on a background event loop (as in the
+proxy), and host-side views of what the kernels left behind (processes, dirs)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from litellm_toolcode.answer import Reply, interpret_executing
+from litellm_toolcode.sandbox import Execution, KernelPool, Limits, run_code
+from litellm_toolcode.schema_code import Toolset, build_toolset
+
+T = TypeVar("T")
+
+
+def tool(name: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"The {name} tool",
+            "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
+
+
+TOOLS = build_toolset(
+    [
+        tool("note", {"text": {"type": "string"}}, ["text"]),
+        tool(
+            "get_weather",
+            {
+                "location": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            ["location"],
+        ),
+    ]
+)
+
+
+class LoopThread:
+    """An event loop in a thread, holding one pool: tests submit coroutines to it."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.pool: KernelPool = self.call(self._make(limits))
+
+    @staticmethod
+    async def _make(limits: Limits) -> KernelPool:
+        pool = KernelPool(limits)
+        pool.warm()
+        return pool
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 90) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, code: str, toolset: Toolset = TOOLS) -> Execution:
+        return self.call(run_code(code, toolset, self.pool))
+
+    def interpret(self, text: str, toolset: Toolset = TOOLS) -> Reply:
+        async def execute(code: str, ts: Toolset) -> Any:
+            return (await run_code(code, ts, self.pool)).calls
+
+        return self.call(interpret_executing(text, toolset, execute))
+
+    def settle(self) -> None:
+        """Wait until every used kernel is killed and its dir removed (background closes)."""
+
+        async def drain() -> None:
+            for _ in range(400):
+                tasks = [t for t in self.pool._tasks if "_close" in repr(t.get_coro())]
+                if not tasks:
+                    return
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.call(drain())
+
+    def close(self) -> None:
+        self.call(self.pool.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains ``text`` (kernels carry their work dir in argv)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def processes_of_uid(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                found.append(int(entry))
+    return found
