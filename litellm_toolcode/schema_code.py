@@ -390,9 +390,17 @@ def _union(arms: Sequence[_Ty]) -> _Ty:
                 return _ANY
             if sub not in flat:
                 flat.append(sub)
-    if _NONE in flat:  # None last reads best: `str | None`
-        flat.remove(_NONE)
-        flat.append(_NONE)
+    # One Literal for all literal arms (Literal[False] | Literal[0] would read 0 as False), after
+    # the other arms (a Literal[1] arm takes True before a bool arm could); None last reads best.
+    literals = [ty for ty in flat if isinstance(ty, _Lit)]
+    if len(literals) > 1:
+        values: list[Any] = []
+        for lit in literals:
+            values.extend(
+                v for v in lit.values if not any(type(v) is type(w) and v == w for w in values)
+            )
+        flat = [ty for ty in flat if not isinstance(ty, _Lit)] + [_Lit(tuple(values))]
+    flat.sort(key=lambda ty: 2 if ty == _NONE else 1 if isinstance(ty, _Lit) else 0)
     return flat[0] if len(flat) == 1 else _Union(tuple(flat))
 
 
@@ -1639,9 +1647,9 @@ def _bool_number_swap(value: Any, raw: Any, path: str) -> tuple[str, Any] | None
                     return found
         return None
     scalars = (bool, int, float)
-    if isinstance(value, scalars) and isinstance(raw, scalars):
-        if isinstance(value, bool) != isinstance(raw, bool):
-            return path, raw
+    both_scalars = isinstance(value, scalars) and isinstance(raw, scalars)
+    if both_scalars and isinstance(value, bool) != isinstance(raw, bool):
+        return path, raw
     return None
 
 

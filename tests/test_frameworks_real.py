@@ -176,6 +176,7 @@ def test_pydantic_ai_typed_tool_and_output_type(real: str) -> None:
     from pydantic_ai import Agent
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
+    from pydantic_ai.usage import UsageLimits
 
     model = OpenAIChatModel(REAL_MODEL, provider=OpenAIProvider(base_url=real, api_key=REAL_KEY))
     agent = Agent(model, output_type=CityFacts, deps_type=str, retries=2)
@@ -191,6 +192,7 @@ def test_pydantic_ai_typed_tool_and_output_type(real: str) -> None:
         "Look up the population of Paris with the tool, then give the result.",
         deps="unused",
         model_settings={"temperature": 0},
+        usage_limits=UsageLimits(request_limit=6),  # a model that loops fails fast
     ).output
     assert [c.lower() for c in ran][:1] == ["paris"]
     assert output.city.lower() == "paris"

@@ -243,6 +243,12 @@ VALID: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {"g": {"a": "x", "n": 2}},
     ),
     (
+        "True stays True beside an enum holding 1",
+        obj({"e": {"anyOf": [{"enum": ["", 1]}, {"type": "boolean"}]}}),
+        {"e": True},
+        {"e": True},
+    ),
+    (
         "uniqueItems",
         obj({"a": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}}),
         {"a": [1, 2]},

@@ -82,6 +82,26 @@ def _read_only_paths() -> list[str]:
     return sorted(seen, key=lambda p: p.count("/"))
 
 
+def _cgroups(name: str) -> dict[str, str]:
+    """Per-kernel cgroup dirs (v1 memory and pids) under the proxy's own, where root may
+    create them; the launcher makes them and the kernel joins them (best effort)."""
+    if os.geteuid() != 0:
+        return {}
+    found: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in ("memory", "pids"):
+            if controller in controllers.split(","):
+                base = f"/sys/fs/cgroup/{controller}{path.rstrip('/')}"
+                if os.access(base, os.W_OK):
+                    found[controller] = f"{base}/{name}"
+    return found
+
+
 def _make_workdir(root: str) -> str:
     os.makedirs(root, mode=0o700, exist_ok=True)
     return tempfile.mkdtemp(prefix="toolcode-sandbox-", dir=root)
@@ -118,6 +138,7 @@ class Kernel:
     workdir: Path = field(init=False)
     process: asyncio.subprocess.Process | None = field(default=None, init=False)
     uid: int = field(default=0, init=False)
+    cgroups: dict[str, str] = field(default_factory=dict, init=False)
     started_at: float = field(default=0.0, init=False)
     ready_seconds: float = field(default=0.0, init=False)
     _session: Session = field(init=False)
@@ -151,6 +172,7 @@ class Kernel:
         (workdir / "root").mkdir(mode=0o700)
         root_user = os.geteuid() == 0
         self.uid = _UID_BASE + secrets.randbelow(1_000_000_000) if root_user else os.geteuid()
+        self.cgroups = _cgroups(f"toolcode-{self.uid}-{os.getpid()}")
         gid = self.uid if root_user else os.getegid()
         key = secrets.token_hex(32)
         self._session = Session(
@@ -184,6 +206,7 @@ class Kernel:
             "uid": self.uid,
             "gid": gid,
             "per_kernel_uid": root_user,
+            "cgroups": self.cgroups,
             "memory_bytes": lim.memory_mb * 1024 * 1024,
             "cpu_seconds": lim.cpu_seconds,
             "file_bytes": lim.file_mb * 1024 * 1024,
@@ -421,7 +444,13 @@ class Kernel:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._drain, 2)
         if hasattr(self, "workdir"):
-            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+            await asyncio.to_thread(self._remove_dirs)
+
+    def _remove_dirs(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        for path in self.cgroups.values():  # the launcher removes them; unless it was killed
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
 
     def close_now(self) -> None:
         """Synchronous last resort (interpreter exit): kill and remove, without the loop."""
@@ -429,5 +458,12 @@ class Kernel:
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+        for _ in range(50):  # cgroups can go once the namespace is gone: moments after
+            if not any(os.path.exists(p) for p in self.cgroups.values()):
+                break
+            time.sleep(0.02)
+            for path in self.cgroups.values():
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
         if hasattr(self, "workdir"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._remove_dirs()

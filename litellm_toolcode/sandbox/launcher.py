@@ -167,8 +167,32 @@ def _limits(cfg: dict[str, Any]) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
 
 
-def _kernel(cfg: dict[str, Any]) -> None:
+def _make_cgroups(cfg: dict[str, Any]) -> list[str]:
+    """Best effort (cgroup v1, root): a memory and a pids cgroup of the kernel's own, so memory
+    and process counts are capped for the kernel as a whole, not only per process."""
+    made = []
+    for controller, path in cfg["cgroups"].items():
+        try:
+            os.mkdir(path, 0o755)
+            made.append(path)
+            if controller == "memory":
+                _write(path + "/memory.limit_in_bytes", str(cfg["memory_bytes"]))
+            elif controller == "pids":
+                _write(path + "/pids.max", str(cfg["processes"]))
+        except OSError:
+            continue
+    return made
+
+
+def _join_cgroups(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            _write(path + "/cgroup.procs", "0")
+
+
+def _kernel(cfg: dict[str, Any], cgroups: list[str]) -> None:
     """The child: PID 1 of the new namespace. Never returns."""
+    _join_cgroups(cgroups)
     root = _build_root(cfg)
     os.chroot(root)
     os.chdir("/home")
@@ -204,10 +228,11 @@ def main() -> None:
     else:
         _unshare(flags)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    cgroups = _make_cgroups(cfg)
     child = os.fork()
     if child == 0:
         try:
-            _kernel(cfg)
+            _kernel(cfg, cgroups)
         except BaseException as exc:  # report to the host's log, never continue unsandboxed
             os.write(2, f"toolcode sandbox launcher: {exc!r}\n".encode())
         os._exit(71)
@@ -231,6 +256,9 @@ def main() -> None:
     # removing anything, or the removal would walk into the binds
     if _libc.umount2(cfg["root"].encode(), 2) == 0:  # MNT_DETACH
         shutil.rmtree(cfg["workdir"], ignore_errors=True)
+    for path in cgroups:  # empty now: every process of the namespace is gone
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
     sys.exit(os.waitstatus_to_exitcode(status) & 0xFF if status else 0)
 
 
