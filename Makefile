@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	# BFCL's data and AST checker, without its heavy dependency tree (design.md section 7).
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt bfcl-eval==2026.3.23
 	touch $(STAMP)
 
 install: $(STAMP)
