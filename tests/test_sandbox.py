@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -412,10 +413,13 @@ def test_attack_background_process_dies_with_the_kernel(sb: LoopThread) -> None:
 
 
 def test_attack_huge_output(sb: LoopThread) -> None:
-    with pytest.raises(SandboxLimitError) as caught:
+    with pytest.raises((SandboxLimitError, CodeExecutionError)) as caught:
         sb.run("print('x' * 50_000_000)")
     # cut by the output cap, or the kernel runs out of memory copying it: contained either way
-    assert caught.value.limit in ("output", "time", "crash")
+    if isinstance(caught.value, SandboxLimitError):
+        assert caught.value.limit in ("output", "time", "crash")
+    else:
+        assert "MemoryError" in str(caught.value)
     with pytest.raises(SandboxLimitError):
         sb.run("while True:\n    print('y' * 10_000)")
     still_serving(sb)
@@ -560,7 +564,9 @@ def test_attack_import_tricks(sb: LoopThread) -> None:
     )
     # however os is reached, it sees the same sandbox file system
     assert len(set(seen)) == 1
-    assert "work" in seen[0] and "root" in seen[0] and "srv" not in seen[0]
+    # the venv's top folder is bound in (read-only); unrelated host folders are not
+    assert Path(sys.prefix).parts[1] in seen[0]
+    assert "root" in seen[0] and "srv" not in seen[0]
     assert "old_root" not in seen[0] and "farm" not in seen[0]
 
 
