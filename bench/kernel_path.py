@@ -31,22 +31,8 @@ from litellm_toolcode.answer import interpret, interpret_executing
 from litellm_toolcode.check import LiteralCall
 from litellm_toolcode.sandbox import Execution, KernelPool, Limits, run_code
 from litellm_toolcode.schema_code import Toolset, build_toolset
+from tests.test_proxy import WEATHER
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather in a given location",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "location": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["location"],
-        },
-    },
-}
 CITIES = ["Paris", "Rome", "Oslo"]
 LITERAL = "```python\n" + "\n".join(f"get_weather(location={c!r})" for c in CITIES) + "\n```"
 LOOP = f"```python\nfor city in {CITIES!r}:\n    get_weather(location=city)\n```"

@@ -27,9 +27,8 @@ from typing import Any
 
 import httpx
 
+from bench._report import write_report
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def config(upstream: str, plugin: bool) -> str:
@@ -262,12 +261,7 @@ def main() -> None:
     parser.add_argument("--throughput-requests", type=int, default=600)
     parser.add_argument("--memory-requests", type=int, default=10_000)
     args = parser.parse_args()
-    report = asyncio.run(main_async(args))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"latency-{time.strftime('%Y-%m-%d', time.gmtime())}.md"
-    out.write_text(report)
-    print(report)
-    print(f"written to {out}")
+    write_report("latency", asyncio.run(main_async(args)))
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ from typing import Any
 
 import httpx
 
+from bench._report import write_report
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
 from tests.fake_upstream import FakeUpstream, Scripted
 
-RESULTS = Path(__file__).parent / "results"
 PROSE = (
     "The weather in Paris is mild today, around 18 degrees with a light breeze from the west. "
     "Clouds will gather in the afternoon, and there is a small chance of rain after six, so a "
@@ -213,12 +213,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.token_ms)
         return
-    report = asyncio.run(main_async(args))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"ttft-{time.strftime('%Y-%m-%d', time.gmtime())}.md"
-    out.write_text(report)
-    print(report)
-    print(f"written to {out}")
+    write_report("ttft", asyncio.run(main_async(args)))
 
 
 if __name__ == "__main__":
