@@ -75,11 +75,13 @@ class Proxy:
     process: subprocess.Popen[bytes]
 
 
-def start_proxy(config: str, workdir: Path, extra_args: tuple[str, ...] = ()) -> Proxy:
+def start_proxy(
+    config: str, workdir: Path, extra_args: tuple[str, ...] = (), port: int | None = None
+) -> Proxy:
     """Start ``litellm --config`` (the console script beside this interpreter) and wait."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(config)
-    port = free_port()
+    port = port or free_port()
     log = workdir / "proxy.log"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
     cmd = [

@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from tests.conftest import Case
+from tests.conftest import (
+    MASTER_KEY,
+    Case,
+    free_port,
+    proxy_config,
+    start_proxy,
+    stop_proxy,
+)
 from tests.fake_upstream import FakeUpstream, Scripted
 from tests.test_proxy import TIME, WEATHER, code, tool
 
@@ -170,3 +182,69 @@ def test_fifty_concurrent_clients_mixing_requests(
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
         for future in [pool.submit(one, n) for n in range(50)]:
             future.result(timeout=120)
+
+
+def test_proxy_restarted_mid_load(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """Kill -9 the proxy under load, start it again on the same port: every client gets a
+    correct answer or a connection error (never a wrong answer, never a hang), and requests
+    succeed again after the restart."""
+    port = free_port()
+    config = proxy_config(upstream.url)
+    first = start_proxy(config, tmp_path / "first", port=port)
+    client = openai.OpenAI(
+        base_url=f"{first.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=30
+    )
+    oks: list[int] = []  # 0: before the kill, 1: after the restart
+    errors: list[str] = []
+    unexpected: list[BaseException] = []
+    phase = [0]
+    stop = threading.Event()
+
+    def worker(n: int) -> None:
+        for i in range(400):  # bounded
+            if stop.is_set():
+                return
+            case = Case(upstream, client, stream=(n + i) % 2 == 0)
+            case.script(code(f"get_weather(location='c{n}-{i}')"))
+            at = phase[0]
+            try:
+                result = case.ask(messages=[case.user("load")], tools=[WEATHER])
+            except (openai.APIError, httpx.HTTPError) as exc:
+                errors.append(type(exc).__name__)
+                time.sleep(0.05)
+                continue
+            except BaseException as exc:  # anything else is a failure of the test
+                unexpected.append(exc)
+                return
+            if result.calls() != [("get_weather", {"location": f"c{n}-{i}"})]:
+                unexpected.append(AssertionError(f"wrong answer {result.calls()}"))
+                return
+            oks.append(at)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    second = None
+    try:
+        wait_for(lambda: oks.count(0) >= 10, "answers before the kill")
+        first.process.kill()
+        first.process.wait()
+        phase[0] = 1
+        second = start_proxy(config, tmp_path / "second", port=port)
+        wait_for(lambda: oks.count(1) >= 10, "answers after the restart")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        if second is not None:
+            stop_proxy(second)
+    assert not unexpected, unexpected
+    assert not any(thread.is_alive() for thread in threads), "a client hung"
+    assert errors, "the kill should have cut some requests"
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
