@@ -33,8 +33,9 @@ from typing import Any
 import httpx
 
 from bench._report import write_report
+from bench.upstream_server import serve_forever
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
-from tests.fake_upstream import FakeUpstream, Scripted
+from tests.fake_upstream import Scripted
 
 PROSE = (
     "The weather in Paris is mild today, around 18 degrees with a light breeze from the west. "
@@ -86,13 +87,7 @@ def serve(port: int, token_ms: float) -> None:
         text = LEAD + CALL if "[code]" in last else PROSE
         return Scripted(content=text, chunk_size=4, chunk_delay=delay)
 
-    server = FakeUpstream(port=port, default=respond).start()
-    print("ready", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    serve_forever(port, respond)
 
 
 async def one(client: httpx.AsyncClient, alias: str, tag: str) -> tuple[float, float, str]:

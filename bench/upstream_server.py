@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from tests.fake_upstream import FakeUpstream, Scripted
+from tests.fake_upstream import FakeUpstream, Responder, Scripted
 
 PROSE = "The weather in Paris is mild today, around 18 degrees with a light breeze."
 
@@ -34,14 +34,19 @@ def respond(body: dict[str, Any]) -> Scripted:
     )
 
 
-def main() -> None:
-    server = FakeUpstream(port=int(sys.argv[1]), default=respond).start()
+def serve_forever(port: int, responder: Responder) -> None:
+    """Run the fake upstream in this process until interrupted; print "ready" once it listens."""
+    server = FakeUpstream(port=port, default=responder).start()
     print("ready", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+
+
+def main() -> None:
+    serve_forever(int(sys.argv[1]), respond)
 
 
 if __name__ == "__main__":
