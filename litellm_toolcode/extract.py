@@ -33,7 +33,7 @@ class Answer:
     """The text of ``<think>`` blocks (joined), or None."""
 
 
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _TOOL_COMMENT = re.compile(r"^#\s*tool\s*:\s*(?P<target>.*?)\s*$", re.IGNORECASE)
@@ -102,30 +102,61 @@ def split_answer(text: str | None, function_names: Collection[str]) -> Answer:
 
 
 def _strip_thoughts(text: str) -> tuple[list[str], list[str]]:
-    """Return (prose parts, thoughts): ``<think>`` blocks, closed or not, are thoughts."""
+    """Return (prose parts, thoughts): ``<think>`` blocks, closed or not, are thoughts.
+
+    A tag counts only outside an open fence (``_segment``'s fences, over the lines it will
+    see), so ``search(q="<think>")`` in a code block stays code. Inside a thought, fences do not
+    matter: the first ``</think>`` closes it. A tag ends the line it is on: the text after a
+    thought starts a new line (parts are joined as paragraphs).
+    """
     parts: list[str] = []
     thoughts: list[str] = []
+    part: list[str] = []  # pieces of the current prose part
+    line = ""  # the current line as _segment will see it, outside a fence
+    fence: str | None = None
+    tags_seen = False
     pos = 0
-    first_close = _THINK_CLOSE.search(text)
-    first_open = _THINK_OPEN.search(text)
-    if first_close and (first_open is None or first_close.start() < first_open.start()):
-        # The chat template pre-filled "<think>": all before the first "</think>" is thought.
-        thoughts.append(text[: first_close.start()])
-        pos = first_close.end()
-    while True:
-        opening = _THINK_OPEN.search(text, pos)
-        if opening is None:
-            parts.append(text[pos:])
-            break
-        parts.append(text[pos : opening.start()])
-        closing = _THINK_CLOSE.search(text, opening.end())
-        if closing is None:  # cut off while thinking: the rest is thought
-            thoughts.append(text[opening.end() :])
-            break
-        thoughts.append(text[opening.end() : closing.start()])
-        pos = closing.end()
-    # A stray "</think>" left over (e.g. a second one) is noise, not prose.
-    return [_THINK_CLOSE.sub("", part) for part in parts], thoughts
+    while pos <= len(text):
+        newline = text.find("\n", pos)
+        eol = len(text) if newline < 0 else newline
+        if fence is not None:  # tags are code here; only whether the line closes matters
+            if _closes_fence(text[pos:eol], fence):
+                fence = None
+            part.append(text[pos : eol + 1])
+            pos = eol + 1
+            continue
+        tag = _THINK_TAG.search(text, pos, eol)
+        if tag is None:
+            part.append(text[pos : eol + 1])
+            if opening := _FENCE_OPEN.match(line + text[pos:eol]):
+                fence = opening["fence"]
+            line = ""
+            pos = eol + 1
+            continue
+        closing = bool(tag.group(1))
+        if closing and tags_seen:  # a stray "</think>" (e.g. a second one) is noise, not prose
+            part.append(text[pos : tag.start()])
+            line += text[pos : tag.start()]
+            pos = tag.end()
+            continue
+        if closing:  # the chat template pre-filled "<think>": all before this was thought
+            thoughts.append("".join(part) + text[pos : tag.start()])
+        else:
+            part.append(text[pos : tag.start()])
+            parts.append("".join(part))
+            if opening := _FENCE_OPEN.match(line + text[pos : tag.start()]):
+                fence = opening["fence"]
+        part, line, tags_seen = [], "", True
+        if not closing:
+            end = _THINK_CLOSE.search(text, tag.end())
+            if end is None:  # cut off while thinking: the rest is thought
+                thoughts.append(text[tag.end() :])
+                return parts, thoughts
+            thoughts.append(text[tag.end() : end.start()])
+            tag = end
+        pos = tag.end()
+    parts.append("".join(part))
+    return parts, thoughts
 
 
 def _trim_blank_lines(text: str) -> str:
@@ -158,19 +189,25 @@ def _segment(text: str) -> list[_Item]:
         while i < len(lines):
             line = lines[i]
             i += 1
-            stripped = line.strip()
-            if stripped.startswith(fence[:3]) and stripped == fence[0] * len(stripped):
-                if len(stripped) >= len(fence):
+            if _closes_fence(line, fence):
+                stripped = line.strip()
+                if stripped == fence[0] * len(stripped):
                     block.close_line = line
-                    break
-            elif fence[0] == "`" and stripped.endswith(fence):
-                # `f(x=1)```: the model closed the fence on the code's last line.
-                block.body.append(line.rstrip()[: -len(fence)])
-                block.close_line = fence
+                else:  # `f(x=1)```: the model closed the fence on the code's last line.
+                    block.body.append(line.rstrip()[: -len(fence)])
+                    block.close_line = fence
                 break
             block.body.append(line)
         items.append(block)
     return items
+
+
+def _closes_fence(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened by ``fence`` (also on a code line: ``f()```)."""
+    stripped = line.strip()
+    if stripped.startswith(fence[:3]) and stripped == fence[0] * len(stripped):
+        return len(stripped) >= len(fence)
+    return fence[0] == "`" and stripped.endswith(fence)
 
 
 def _classify_blocks(items: list[_Item], names: frozenset[str]) -> list[_Item]:

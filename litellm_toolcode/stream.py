@@ -20,9 +20,10 @@ it is held. Prose moves the safe end forward as it arrives. Holding starts where
 - a partial ``<think>``/``</think>`` tag at the end, a lone trailing ``\\r``, trailing whitespace.
 
 ``<think>`` text streams as reasoning as it comes (only a possible closing tag is held back).
-Rare shapes where later text could change what was already decided (a ``</think>`` after text
-was sent: a chat template that pre-filled ``<think>``; think tags inside held code) stop
-progressive output: the rest waits for the end. If what was sent is not a prefix of the final
+A tag inside an open fence is code, as in extract. Rare shapes where later text could change
+what was already decided (a ``</think>`` after text was sent: a chat template that pre-filled
+``<think>``; a think tag on a fence's opening line or after held unfenced code) stop progressive
+output: the rest waits for the end. If what was sent is not a prefix of the final
 answer (that pre-fill case, or a repair round that replaced the answer), :meth:`finish` sends the
 final text after a paragraph break instead of pretending the sent text away.
 """
@@ -251,13 +252,14 @@ class StreamAssembler:
             if newline < 0:
                 return
             line = text[self._pos : newline]
-            if _TAG.search(line):
-                self._mode = "frozen"
-                return
             if self._mode == "fence":
+                # A think tag inside a fence is code (extract's rule): only the closing matters.
                 if _closes(line, self._fence):
                     self._close_fence(newline + 1)
                     return
+            elif _TAG.search(line):
+                self._mode = "frozen"  # a thought after held unfenced code: wait for the end
+                return
             elif _FENCE_OPEN.fullmatch(line) is not None:
                 self._open_fence(line, self._pos, "held")
                 return

@@ -121,6 +121,28 @@ TABLE: list[tuple[str, str]] = [
     ("~~~python\nget_time(timezone='UTC')\n~~~\nThere.", "There."),
     ("Unknown:\n" + fence("# tool: get_stock", "get_stock(symbol='X')"), "Unknown:"),
     ("Indented:\n    ```python\n    get_time(timezone='UTC')\n    ```", "Indented:"),
+    # A think tag inside an open fence is code; streaming goes on after the fence.
+    (
+        "Let me search.\n"
+        + fence("# tool: get_weather", 'get_weather(location="what does <think> mean")')
+        + "\nDone.",
+        "Let me search.\n\nDone.",
+    ),
+    (fence("get_weather(location='</think>')") + "\nAfter.", "After."),
+    (
+        "<think>Plan.</think>\n"
+        + fence("get_time(timezone='<think>')")
+        + "\n<think>More.</think>\nOk.",
+        "Ok.",
+    ),
+    (
+        "HTML:\n" + fence("<think>", "</think>", lang="html") + "\nEnd.",
+        "HTML:\n```html\n<think>\n</think>\n```",  # "End." may yet be "End.get_time("
+    ),
+    ("Checking:\n```python\nget_weather(location='<think>", "Checking:"),
+    # Rare shapes that wait for the end: a tag on a fence's opening line, after held code.
+    ("```python<think>t</think>\nget_time(timezone='UTC')\n```\nok", ""),
+    ("Sure.\nget_weather(location='A')\n<think>hm</think>\nok", "Sure."),
 ]
 # The chat template pre-filled "<think>": the text before "</think>" was sent as content
 # before the closing tag showed it was thought. Sent text is never taken back.
@@ -173,6 +195,12 @@ CODE = [
     "await get_time('UTC')",
     "# tool: get_weather",
     "```python\n<think>odd</think>\nget_time('UTC')\n```",
+    # No piece with a think tag starts with a bare fence line: it could close an open fence
+    # and leave its "</think>" outside, a pre-filled shape the generated test skips.
+    "```python\nget_weather(location='<think> x')\n```",
+    "```py\nget_time('</think>')\n```",
+    "```html\n<think>\n</think>\n```",
+    "```python<think>t</think>\nget_time('UTC')\n```",
 ]
 
 
@@ -313,6 +341,18 @@ def test_think_streams_as_reasoning_and_is_never_code() -> None:
     ]
     assert assembler.feed("'X')? No.</th") == [StreamEvent("reasoning", "'X')? No.")]
     assert assembler.feed("ink>\nIt is sunny.") == [StreamEvent("content", "It is sunny.")]
+
+
+def test_a_think_tag_in_a_fence_is_code_even_split_across_chunks() -> None:
+    assembler = StreamAssembler(NAMES)
+    assert assembler.feed("Searching.\n```python\nget_weather(location='a <th") == [
+        StreamEvent("content", "Searching.")
+    ]
+    assert assembler.feed("ink> b')\n```\n\nAfter the fence") == [
+        StreamEvent("content", "\n\nAfter the fence")
+    ]
+    assert assembler.reasoning == ""
+    assert split_answer(assembler.text, NAMES).code == "get_weather(location='a <think> b')"
 
 
 def test_without_tools_only_markers_and_fences_hold() -> None:
