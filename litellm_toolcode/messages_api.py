@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import AliasSettings
-from .errors import RequestError
 from .history import text_of
 from .responses_api import METADATA, Settle
-from .rewrite import STATE_KEY, rewrite_request
+from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request
 
 __all__ = ["is_anthropic_message", "rewrite_messages_request", "settle_messages"]
 
@@ -42,25 +41,8 @@ def rewrite_messages_request(data: dict[str, Any], settings: AliasSettings) -> d
         LiteLLMAnthropicMessagesAdapter,
     )
 
-    if data.get("stream"):
-        raise RequestError(
-            "stream: true with tools is not supported on /v1/messages for a code-mode alias "
-            "yet; send stream: false, or use /v1/chat/completions (which streams)",
-            param="stream",
-        )
-    tools = data.get("tools") or []
-    servers = sorted(
-        {
-            str(t.get("type"))
-            for t in tools
-            if isinstance(t, Mapping) and t.get("type") not in (None, "custom")
-        }
-    )
-    if servers:
-        raise RequestError(
-            f"only client tools are supported for a code-mode alias, not {', '.join(servers)}",
-            param="tools",
-        )
+    # Anthropic client tools have no type or "custom"; others are server tools.
+    refuse_unsupported(data, endpoint="/v1/messages", tool_types=(None, "custom"), kind="client")
     chat, names = LiteLLMAnthropicMessagesAdapter().translate_anthropic_to_openai(dict(data))
     chat = _plain(chat)
     chat["metadata"] = data.setdefault(METADATA, {})

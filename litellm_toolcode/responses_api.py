@@ -22,7 +22,7 @@ from typing import Any
 from .config import AliasSettings
 from .errors import RequestError
 from .history import text_of
-from .rewrite import STATE_KEY, rewrite_request
+from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request
 
 __all__ = ["METADATA", "chat_view", "rewrite_responses_request", "settle_responses"]
 
@@ -49,12 +49,7 @@ def _plain(value: Any) -> Any:
 
 def _chat_request(data: Mapping[str, Any]) -> dict[str, Any]:
     """The Responses request as the chat request our stages read."""
-    if data.get("stream"):
-        raise RequestError(
-            "stream: true with tools is not supported on /v1/responses for a code-mode alias "
-            "yet; send stream: false, or use /v1/chat/completions (which streams)",
-            param="stream",
-        )
+    refuse_unsupported(data, endpoint="/v1/responses", tool_types=("function",), kind="function")
     if data.get("previous_response_id"):
         raise RequestError(
             "previous_response_id is not supported for a code-mode alias: send the whole "
@@ -62,14 +57,6 @@ def _chat_request(data: Mapping[str, Any]) -> dict[str, Any]:
             param="previous_response_id",
         )
     tools = data.get("tools") or []
-    others = sorted(
-        {str(t.get("type")) for t in tools if isinstance(t, Mapping)} - {"function"}
-    ) or (["?"] if not all(isinstance(t, Mapping) for t in tools) else [])
-    if others:
-        raise RequestError(
-            f"only function tools are supported for a code-mode alias, not {', '.join(others)}",
-            param="tools",
-        )
     config = _config()
     chat_tools, _ = config.transform_responses_api_tools_to_chat_completion_tools(tools)
     messages = config.transform_responses_api_input_to_messages(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -14,7 +14,7 @@ from .history import rewrite_messages
 from .prompt import system_prompt
 from .schema_code import Toolset, build_toolset
 
-__all__ = ["STATE_KEY", "TOOL_FIELDS", "rewrite_request"]
+__all__ = ["STATE_KEY", "TOOL_FIELDS", "refuse_unsupported", "rewrite_request"]
 
 # Fields of native tool calling the upstream must not see for an enabled alias.
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
@@ -54,6 +54,32 @@ def _check_size(tools: list[Any], settings: AliasSettings) -> None:
                 f"at most {settings.max_tool_chars} per tool",
                 param="tools",
             )
+
+
+def refuse_unsupported(
+    data: Mapping[str, Any], *, endpoint: str, tool_types: Collection[str | None], kind: str
+) -> None:
+    """Refuse (HTTP 400) what code mode cannot serve on LiteLLM's other endpoints: streaming
+    (their streaming hooks see the endpoint's raw events) and tools whose ``type`` is not in
+    ``tool_types`` (server tools run at the provider: they have no Python stub)."""
+    if data.get("stream"):
+        raise RequestError(
+            f"stream: true with tools is not supported on {endpoint} for a code-mode alias "
+            "yet; send stream: false, or use /v1/chat/completions (which streams)",
+            param="stream",
+        )
+    others = sorted(
+        {
+            str(t.get("type")) if isinstance(t, Mapping) else "?"
+            for t in data.get("tools") or []
+            if not (isinstance(t, Mapping) and t.get("type") in tool_types)
+        }
+    )
+    if others:
+        raise RequestError(
+            f"only {kind} tools are supported for a code-mode alias, not {', '.join(others)}",
+            param="tools",
+        )
 
 
 def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, Any]:
