@@ -291,10 +291,23 @@ def test_messages_model_error_in_anthropic_shape(rcase: Case, proxy: Proxy) -> N
     assert body["type"] == "error" and "get_stock" in body["error"]["message"]
 
 
-def test_messages_stream_with_tools_is_refused(rcase: Case, proxy: Proxy) -> None:
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"stream": True}, "stream"),
+        (
+            {"tools": [ANTHROPIC_WEATHER, {"type": "web_search_20250305", "name": "web_search"}]},
+            "web_search_20250305",
+        ),
+    ],
+    ids=["stream", "server_tool"],
+)
+def test_messages_what_code_mode_refuses(
+    rcase: Case, proxy: Proxy, extra: dict[str, Any], fragment: str
+) -> None:
     response = messages_post(
-        proxy, stream=True, messages=[{"role": "user", "content": f"x [{rcase.key}]"}]
+        proxy, messages=[{"role": "user", "content": f"x [{rcase.key}]"}], **extra
     )
-    assert response.status_code == 400
-    assert "stream" in response.text
+    assert response.status_code == 400, response.text
+    assert fragment in response.text
     assert rcase.seen == []
