@@ -18,10 +18,22 @@ from . import logs, sandbox
 from .answer import Choice, Executor
 from .config import AliasSettings, settings_for
 from .errors import ConfigError, ModelOutputError, ToolcodeError
-from .messages_api import is_anthropic_message, rewrite_messages_request, settle_messages
+from .messages_api import (
+    is_anthropic_message,
+    rewrite_messages_request,
+    settle_messages,
+    stream_messages,
+)
 from .repair import Ask, Settled, settle
 from .respond import StreamWriter, apply_reply
-from .responses_api import METADATA, rewrite_responses_request, settle_responses
+from .responses_api import (
+    ENDPOINT,
+    METADATA,
+    endpoint_state,
+    rewrite_responses_request,
+    settle_responses,
+    stream_responses,
+)
 from .rewrite import STATE_KEY, rewrite_request
 from .schema_code import build_toolset
 from .stream import StreamAssembler
@@ -37,6 +49,8 @@ _REWRITERS = {
     "anthropic_messages": rewrite_messages_request,
     **dict.fromkeys(_CHAT_CALL_TYPES, rewrite_request),
 }
+# Their streams: each reads the endpoint's own events (their modules).
+_STREAMERS = {"/v1/responses": stream_responses, "/v1/messages": stream_messages}
 # Sampling parameters a repair round repeats from the client's request.
 _SAMPLING = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop")
 
@@ -196,6 +210,15 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: AsyncIterator[Any], request_data: dict[str, Any]
     ) -> AsyncGenerator[Any, None]:
+        endpoint = endpoint_state(request_data)
+        if endpoint is not None:
+            try:
+                streamer = _STREAMERS[endpoint[ENDPOINT]]
+                async for item in streamer(request_data, endpoint, response, _settle):
+                    yield item
+            except ToolcodeError as exc:
+                raise _proxy_error(exc) from None
+            return
         state = _state(request_data)
         if state is None:
             async for chunk in response:

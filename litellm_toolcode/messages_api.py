@@ -8,23 +8,30 @@ content blocks, ``system``, ``tools=[{name, input_schema}]`` before the call, an
 (litellm-facts.md sections 3 and 7). ``LiteLLMAnthropicMessagesAdapter`` is internal in litellm
 1.106.2 (pinned).
 
-Not supported (HTTP 400 saying so): ``stream: true`` with tools on an enabled alias (LiteLLM's
-streaming hook gets raw Anthropic SSE bytes there) and server tools (``type`` other than
-``custom``). Requests without tools pass untouched.
+``stream: true`` works, not progressively: LiteLLM's streaming hook gets raw Anthropic SSE bytes,
+which ``stream_messages`` reads to the end before it sends the settled message as events.
+Not supported (HTTP 400 saying so): server tools (``type`` other than ``custom``). Requests
+without tools pass untouched.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from .config import AliasSettings
 from .history import text_of
-from .responses_api import METADATA, Settle
+from .responses_api import ENDPOINT, METADATA, Settle
 from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request
 
-__all__ = ["is_anthropic_message", "rewrite_messages_request", "settle_messages"]
+__all__ = [
+    "is_anthropic_message",
+    "rewrite_messages_request",
+    "settle_messages",
+    "stream_messages",
+]
 
 _NAMES = "anthropic_tool_names"  # in our state: truncated chat tool name -> client's name
 
@@ -48,6 +55,7 @@ def rewrite_messages_request(data: dict[str, Any], settings: AliasSettings) -> d
     chat["metadata"] = data.setdefault(METADATA, {})
     rewrite_request(chat, settings)
     chat["metadata"][STATE_KEY][_NAMES] = dict(names or {})
+    chat["metadata"][STATE_KEY][ENDPOINT] = "/v1/messages"
     messages = chat["messages"]
     system = None
     if messages and messages[0].get("role") == "system":
@@ -83,6 +91,34 @@ def _chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _reply_content(kept: list[Any], reply: Any, names: Mapping[str, str]) -> list[Any]:
+    """The message content for a reply: ``kept`` (upstream thinking blocks), the prose, then a
+    ``tool_use`` block per call under the client's own tool name."""
+    content = list(kept)
+    if reply.content:
+        content.append({"type": "text", "text": reply.content})
+    for call in reply.tool_calls:
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_{call.id.removeprefix('call_')}",
+                "name": names.get(call.name, call.name),
+                "input": json.loads(call.arguments),
+            }
+        )
+    return content
+
+
+def _stop_reason(reply: Any, upstream: Any) -> Any:
+    if reply.tool_calls:
+        return "tool_use"
+    return "end_turn" if upstream in (None, "tool_use") else upstream
+
+
+def _is_thinking(block: Any) -> bool:
+    return isinstance(block, Mapping) and block.get("type") in ("thinking", "redacted_thinking")
+
+
 async def settle_messages(data: Mapping[str, Any], response: dict[str, Any], settle: Settle) -> Any:
     """Replace the Anthropic message's content by the reply (``tool_use`` blocks for calls)."""
     from litellm.types.utils import Usage
@@ -97,30 +133,134 @@ async def settle_messages(data: Mapping[str, Any], response: dict[str, Any], set
     usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
     settled = await settle(text, _chat_view(data), state, usage)
     reply = settled.reply
-    names = state.get(_NAMES) or {}
-    content: list[Any] = [
-        b
-        for b in blocks
-        if isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
-    ]
-    if reply.content:
-        content.append({"type": "text", "text": reply.content})
-    for call in reply.tool_calls:
-        content.append(
-            {
-                "type": "tool_use",
-                "id": f"toolu_{call.id.removeprefix('call_')}",
-                "name": names.get(call.name, call.name),
-                "input": json.loads(call.arguments),
-            }
-        )
-    response["content"] = content
-    if reply.tool_calls:
-        response["stop_reason"] = "tool_use"
-    elif response.get("stop_reason") == "tool_use":
-        response["stop_reason"] = "end_turn"
+    kept = [b for b in blocks if _is_thinking(b)]
+    response["content"] = _reply_content(kept, reply, state.get(_NAMES) or {})
+    response["stop_reason"] = _stop_reason(reply, response.get("stop_reason"))
     totals = response.get("usage")
     if isinstance(totals, dict) and usage.total_tokens:
         totals["input_tokens"] = (totals.get("input_tokens") or 0) + usage.prompt_tokens
         totals["output_tokens"] = (totals.get("output_tokens") or 0) + usage.completion_tokens
     return response
+
+
+# --- stream: true ---------------------------------------------------------------------------
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    # Anthropic clients pick events by the ``event:`` line, so every frame carries one.
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+
+def _sse_events(buffer: str) -> tuple[list[dict[str, Any]], str]:
+    """The complete SSE frames in ``buffer`` as event dicts, and the incomplete rest."""
+    events: list[dict[str, Any]] = []
+    *frames, rest = buffer.replace("\r\n", "\n").split("\n\n")
+    for frame in frames:
+        data = "\n".join(
+            line[5:].lstrip() for line in frame.split("\n") if line.startswith("data:")
+        )
+        if data:
+            event = json.loads(data)
+            if isinstance(event, dict):
+                events.append(event)
+    return events, rest
+
+
+def _block_frames(index: int, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One finished content block as Anthropic streams it: start, its delta(s), stop."""
+    kind = block.get("type")
+    if kind == "text":
+        start: dict[str, Any] = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": block["text"]}]
+    elif kind == "tool_use":
+        start = {**block, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
+    elif kind == "thinking":
+        start = {"type": "thinking", "thinking": ""}
+        deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")}]
+        if block.get("signature"):
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    else:  # redacted_thinking: whole in its start event
+        start, deltas = dict(block), []
+    return [
+        {"type": "content_block_start", "index": index, "content_block": start},
+        *({"type": "content_block_delta", "index": index, "delta": d} for d in deltas),
+        {"type": "content_block_stop", "index": index},
+    ]
+
+
+async def stream_messages(
+    data: Mapping[str, Any], state: Mapping[str, Any], response: AsyncIterator[Any], settle: Settle
+) -> AsyncGenerator[bytes, None]:
+    """A streamed Anthropic message (raw SSE bytes, as LiteLLM hands them to the hook) in code
+    mode. ``message_start`` goes out as soon as it arrives; everything else is read to the end,
+    settled exactly as without streaming, and sent as one burst of well-formed events (text,
+    ``tool_use`` with its ``input_json_delta``, ``message_delta`` with the stop reason and usage,
+    ``message_stop``). Errors after ``message_start`` reach the client as an ``error`` event."""
+    from litellm.types.utils import Usage
+
+    decode = codecs.getincrementaldecoder("utf-8")().decode  # a frame may split a character
+    buffer = ""
+    started = False
+    blocks: dict[int, dict[str, Any]] = {}
+    stop_reason: Any = None
+    totals: dict[str, Any] = {}
+    async for chunk in response:
+        buffer += decode(chunk) if isinstance(chunk, bytes) else str(chunk)
+        events, buffer = _sse_events(buffer)
+        for event in events:
+            kind = event.get("type")
+            if kind == "message_start" and not started:
+                started = True
+                yield _frame(event)
+            elif kind == "error":  # the upstream failed mid-stream: the client gets its error
+                yield _frame(event)
+                return
+            elif kind == "content_block_start":
+                blocks[int(event["index"])] = dict(event.get("content_block") or {})
+            elif kind == "content_block_delta":
+                block = blocks.setdefault(int(event["index"]), {"type": "text"})
+                delta = event.get("delta") or {}
+                for field in ("text", "thinking", "signature"):
+                    if field in delta:
+                        block[field] = block.get(field, "") + str(delta[field])
+            elif kind == "message_delta":
+                stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
+                totals.update(event.get("usage") or {})
+    if not started:
+        yield _frame(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_toolcode",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": data.get("model"),
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                },
+            }
+        )
+    ordered = [blocks[i] for i in sorted(blocks)]
+    text = "".join(str(b.get("text", "")) for b in ordered if b.get("type") == "text")
+    usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+    # No await between the last upstream event and settle: its spend-log facts must land.
+    settled = await settle(text, _chat_view(data), state, usage)
+    reply = settled.reply
+    kept = [b for b in ordered if _is_thinking(b)]
+    content = _reply_content(kept, reply, state.get(_NAMES) or {})
+    for index, block in enumerate(content):
+        for event in _block_frames(index, block):
+            yield _frame(event)
+    totals["input_tokens"] = (totals.get("input_tokens") or 0) + usage.prompt_tokens
+    totals["output_tokens"] = (totals.get("output_tokens") or 0) + usage.completion_tokens
+    yield _frame(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": _stop_reason(reply, stop_reason), "stop_sequence": None},
+            "usage": totals,
+        }
+    )
+    yield _frame({"type": "message_stop"})

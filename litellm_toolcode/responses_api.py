@@ -8,25 +8,35 @@ after it), and the per-request metadata that reaches spend logs is ``data["litel
 not ``data["metadata"]`` (litellm-facts.md sections 3 and 7). The Responses <-> chat conversions
 are LiteLLM's own (``LiteLLMCompletionResponsesConfig``, internal in litellm 1.106.2: pinned).
 
-Not supported (HTTP 400 with a message saying so): ``stream: true`` with tools on an enabled
-alias, ``previous_response_id`` (the plugin needs the whole history to show it as code), and
-non-function tools (web search, file search, MCP...). Requests without tools pass untouched.
+``stream: true`` works, not progressively (``stream_responses``: the answer goes out once it is
+settled). Not supported (HTTP 400 with a message saying so): ``previous_response_id`` (the
+plugin needs the whole history to show it as code), and non-function tools (web search, file
+search, MCP...). Requests without tools pass untouched.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from .config import AliasSettings
-from .errors import RequestError
+from .errors import ModelOutputError, RequestError
 from .history import text_of
 from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request
 
-__all__ = ["METADATA", "chat_view", "rewrite_responses_request", "settle_responses"]
+__all__ = [
+    "ENDPOINT",
+    "METADATA",
+    "chat_view",
+    "endpoint_state",
+    "rewrite_responses_request",
+    "settle_responses",
+    "stream_responses",
+]
 
 METADATA = "litellm_metadata"  # where LiteLLM keeps per-request metadata for this endpoint
+ENDPOINT = "endpoint"  # in our state: which endpoint was rewritten (its streams differ)
 
 # Fields of a Responses request that describe native tool calling.
 _TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
@@ -79,6 +89,7 @@ def rewrite_responses_request(data: dict[str, Any], settings: AliasSettings) -> 
     chat = _chat_request(data)
     chat["metadata"] = data.setdefault(METADATA, {})  # state and spend facts land there
     rewrite_request(chat, settings)
+    chat["metadata"][STATE_KEY][ENDPOINT] = "/v1/responses"
     messages = chat["messages"]
     instructions = None
     if messages and messages[0].get("role") == "system":
@@ -129,14 +140,20 @@ def _answer_text(response: Any) -> str:
 Settle = Callable[[str | None, Mapping[str, Any], Mapping[str, Any], Any], Awaitable[Any]]
 
 
-async def settle_responses(data: Mapping[str, Any], response: Any, settle: Settle) -> Any:
+def endpoint_state(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The pre-call hook's state for a ``/v1/responses`` or ``/v1/messages`` request (its
+    ``ENDPOINT`` says which), or None when the request was not rewritten."""
+    state = (data.get(METADATA) or {}).get(STATE_KEY)
+    return state if isinstance(state, Mapping) else None
+
+
+async def _settle_output(
+    data: Mapping[str, Any], state: Mapping[str, Any], response: Any, settle: Settle
+) -> None:
     """Read the answer in ``response`` (a ``ResponsesAPIResponse``) and replace its output by the
-    reply: ``function_call`` items for tool calls, a ``message`` item for prose."""
+    reply, in place: ``function_call`` items for tool calls, a ``message`` item for prose."""
     from litellm.types.utils import Usage
 
-    state = (data.get(METADATA) or {}).get(STATE_KEY)
-    if not isinstance(state, Mapping):
-        return None
     usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
     settled = await settle(_answer_text(response), chat_view(data), state, usage)
     reply = settled.reply
@@ -171,4 +188,93 @@ async def settle_responses(data: Mapping[str, Any], response: Any, settle: Settl
         extra.input_tokens = (extra.input_tokens or 0) + usage.prompt_tokens
         extra.output_tokens = (extra.output_tokens or 0) + usage.completion_tokens
         extra.total_tokens = (extra.total_tokens or 0) + usage.total_tokens
+
+
+async def settle_responses(data: Mapping[str, Any], response: Any, settle: Settle) -> Any:
+    """The settled ``ResponsesAPIResponse`` (see ``_settle_output``), or None if not ours."""
+    state = endpoint_state(data)
+    if state is None:
+        return None
+    await _settle_output(data, state, response, settle)
     return response
+
+
+# --- stream: true ---------------------------------------------------------------------------
+
+_FIRST = ("response.created", "response.in_progress")  # sent as they arrive
+_FAILED = ("response.failed", "error")  # the upstream failed: passed on, nothing more
+_LAST = ("response.completed", "response.incomplete")  # holds the whole answer
+
+
+def _kind(event: Any) -> str:
+    kind = _field(event, "type")
+    return str(getattr(kind, "value", kind))
+
+
+def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One finished output item as the Responses API streams it."""
+    kind, item_id = item.get("type"), item.get("id")
+    where = {"item_id": item_id, "output_index": index}
+    if kind == "message":
+        text = "".join(str(p.get("text", "")) for p in item.get("content") or [])
+        part = {"type": "output_text", "text": "", "annotations": []}
+        opening = {**item, "status": "in_progress", "content": []}
+        middle: list[dict[str, Any]] = [
+            {"type": "response.content_part.added", **where, "content_index": 0, "part": part},
+            {"type": "response.output_text.delta", **where, "content_index": 0, "delta": text},
+            {"type": "response.output_text.done", **where, "content_index": 0, "text": text},
+            {
+                "type": "response.content_part.done",
+                **where,
+                "content_index": 0,
+                "part": {**part, "text": text, "logprobs": []},
+            },
+        ]
+    elif kind == "function_call":
+        arguments = str(item.get("arguments", ""))
+        opening = {**item, "status": "in_progress", "arguments": ""}
+        middle = [
+            {"type": "response.function_call_arguments.delta", **where, "delta": arguments},
+            {"type": "response.function_call_arguments.done", **where, "arguments": arguments},
+        ]
+    else:  # reasoning, kept as the upstream sent it
+        opening, middle = dict(item), []
+    return [
+        {"type": "response.output_item.added", "output_index": index, "item": opening},
+        *middle,
+        {"type": "response.output_item.done", "output_index": index, "item": dict(item)},
+    ]
+
+
+async def stream_responses(
+    data: Mapping[str, Any], state: Mapping[str, Any], response: AsyncIterator[Any], settle: Settle
+) -> AsyncGenerator[Any, None]:
+    """A streamed Responses answer (LiteLLM's event objects) in code mode. ``response.created``
+    and ``response.in_progress`` go out as they arrive; the rest is read up to
+    ``response.completed``, whose response is settled exactly as without streaming, and sent as
+    one burst of events (``output_item.added``, text or ``function_call_arguments`` deltas,
+    ``output_item.done``, then ``response.completed``). Errors after the first event reach the
+    client as ``response.failed`` (LiteLLM's own error event for this endpoint)."""
+    from litellm.llms.openai.responses.transformation import OpenAIResponsesAPIConfig
+
+    sent = 0
+    last: Any = None
+    async for event in response:
+        kind = _kind(event)
+        if kind in _FIRST or kind in _FAILED:
+            sent += 1
+            yield event
+            if kind in _FAILED:
+                return
+        elif kind in _LAST:
+            last = event
+    if last is None:
+        raise ModelOutputError("The upstream stream ended without a response.completed event.")
+    # No await between the last upstream event and settle: its spend-log facts must land.
+    await _settle_output(data, state, last.response, settle)
+    for index, item in enumerate(_plain(last.response.output)):
+        for built in _item_events(index, item):
+            model = OpenAIResponsesAPIConfig.get_event_model_class(built["type"])
+            yield model.model_validate({**built, "sequence_number": sent})
+            sent += 1
+    yield last

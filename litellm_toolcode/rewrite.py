@@ -59,15 +59,8 @@ def _check_size(tools: list[Any], settings: AliasSettings) -> None:
 def refuse_unsupported(
     data: Mapping[str, Any], *, endpoint: str, tool_types: Collection[str | None], kind: str
 ) -> None:
-    """Refuse (HTTP 400) what code mode cannot serve on LiteLLM's other endpoints: streaming
-    (their streaming hooks see the endpoint's raw events) and tools whose ``type`` is not in
-    ``tool_types`` (server tools run at the provider: they have no Python stub)."""
-    if data.get("stream"):
-        raise RequestError(
-            f"stream: true with tools is not supported on {endpoint} for a code-mode alias "
-            "yet; send stream: false, or use /v1/chat/completions (which streams)",
-            param="stream",
-        )
+    """Refuse (HTTP 400) tools whose ``type`` is not in ``tool_types`` on LiteLLM's other
+    endpoints: server tools run at the provider, so they have no Python stub."""
     others = sorted(
         {
             str(t.get("type")) if isinstance(t, Mapping) else "?"
@@ -77,7 +70,8 @@ def refuse_unsupported(
     )
     if others:
         raise RequestError(
-            f"only {kind} tools are supported for a code-mode alias, not {', '.join(others)}",
+            f"only {kind} tools are supported on {endpoint} for a code-mode alias, "
+            f"not {', '.join(others)}",
             param="tools",
         )
 

@@ -1,5 +1,6 @@
-"""LiteLLM's other endpoints on an enabled alias, in code mode (non-streaming): ``/v1/responses``
-(``function_call`` items) and Anthropic-style ``/v1/messages`` (``tool_use`` blocks).
+"""LiteLLM's other endpoints on an enabled alias, in code mode (non-streaming; streaming is in
+test_endpoints_stream.py): ``/v1/responses`` (``function_call`` items) and Anthropic-style
+``/v1/messages`` (``tool_use`` blocks).
 
 conftest's proxy bridges both to the upstream's ``/chat/completions`` (``use_chat_completions_api``
 and ``use_chat_completions_url_for_anthropic_messages``), the setting a chat-only upstream
@@ -162,11 +163,10 @@ def test_responses_plain_answer_and_requests_without_tools(
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ({"stream": True}, "stream"),
         ({"previous_response_id": "resp_123"}, "previous_response_id"),
         ({"tools": [WEATHER, {"type": "web_search"}]}, "web_search"),
     ],
-    ids=["stream", "previous_response_id", "web_search"],
+    ids=["previous_response_id", "web_search"],
 )
 def test_responses_what_code_mode_refuses(
     rcase: Case, proxy: Proxy, extra: dict[str, Any], fragment: str
@@ -294,13 +294,12 @@ def test_messages_model_error_in_anthropic_shape(rcase: Case, proxy: Proxy) -> N
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ({"stream": True}, "stream"),
         (
             {"tools": [ANTHROPIC_WEATHER, {"type": "web_search_20250305", "name": "web_search"}]},
             "web_search_20250305",
         ),
     ],
-    ids=["stream", "server_tool"],
+    ids=["server_tool"],
 )
 def test_messages_what_code_mode_refuses(
     rcase: Case, proxy: Proxy, extra: dict[str, Any], fragment: str
