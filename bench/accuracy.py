@@ -437,6 +437,9 @@ def main() -> int:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--categories", default=",".join(CATEGORIES))
     parser.add_argument("--tag", default="", help="suffix for the output files")
+    parser.add_argument(
+        "--only", default="", help="comma-separated case ids: run only these of the sample"
+    )
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
     parser.add_argument(
         "--minutes", type=float, default=0, help="time budget: start no case after it (0: none)"
@@ -450,6 +453,9 @@ def main() -> int:
 
     ensure_bfcl()
     cases = [c for c in load_cases(args.per_category, args.seed) if c.category in categories]
+    if args.only:
+        wanted = set(args.only.split(","))
+        cases = [c for c in cases if c.id in wanted]
     cases = interleaved(cases)
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     stem = f"{date}{'-' + args.tag if args.tag else ''}"

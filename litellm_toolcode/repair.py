@@ -81,7 +81,12 @@ async def settle(
                 {"role": "assistant", "content": text or ""},
                 {
                     "role": "user",
-                    "content": render("repair.j2", error=exc.message, demand=choice.demand()),
+                    "content": render(
+                        "repair.j2",
+                        error=exc.message,
+                        demand=choice.demand(),
+                        may_decline=choice.mode == "auto",
+                    ),
                 },
             ]
             rounds += 1
