@@ -392,13 +392,24 @@ def interleaved(cases: list[Case]) -> list[Case]:
     return [group[i] for i in range(longest) for group in by_category if i < len(group)]
 
 
-def run_mode(
-    mode: str, base: str, cases: list[Case], stem: str, deadline: float | None
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def finished_rows(stem: str, mode: str, cases: list[Case]) -> list[dict[str, Any]]:
+    """Rows an earlier (interrupted) run with the same stem already wrote for these cases."""
     raw = RESULTS / f"raw-{stem}-{mode}.jsonl"
-    with httpx.Client(timeout=900) as client, raw.open("w") as out:
+    wanted = {c.id for c in cases}
+    rows = _read_jsonl(raw) if raw.exists() else []
+    return [r for r in rows if r.get("mode") == mode and r.get("id") in wanted]
+
+
+def run_mode(
+    mode: str, base: str, cases: list[Case], stem: str, deadline: float | None, resume: bool
+) -> list[dict[str, Any]]:
+    rows = finished_rows(stem, mode, cases) if resume else []
+    done = {r["id"] for r in rows}
+    raw = RESULTS / f"raw-{stem}-{mode}.jsonl"
+    with httpx.Client(timeout=900) as client, raw.open("a" if resume else "w") as out:
         for number, case in enumerate(cases, 1):
+            if case.id in done:
+                continue
             if deadline is not None and time.monotonic() > deadline:
                 print(f"[{mode}] time budget spent after {number - 1} cases", flush=True)
                 break
@@ -430,6 +441,33 @@ def run_mode(
     return rows
 
 
+def run_all(
+    modes: list[str], cases: list[Case], stem: str, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Start the servers, run every mode side by side, stop the servers."""
+    model = serve.prepare()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # servers are stopped
+    os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
+    deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as logs:
+        servers = Servers(model, Path(logs))
+        try:
+            bases = {mode: servers.base(mode) for mode in modes}
+            print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
+            with ThreadPoolExecutor(len(modes)) as pool:
+                done = pool.map(
+                    lambda mode: run_mode(mode, bases[mode], cases, stem, deadline, args.resume),
+                    modes,
+                )
+                for mode_rows in done:
+                    rows += mode_rows
+        finally:
+            servers.close()
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-category", type=int, default=40)
@@ -443,6 +481,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
     parser.add_argument(
         "--minutes", type=float, default=0, help="time budget: start no case after it (0: none)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows an earlier run with the same --tag wrote; run only the other cases",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: build the table from the rows the runs with this --tag wrote",
     )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -460,25 +508,11 @@ def main() -> int:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     stem = f"{date}{'-' + args.tag if args.tag else ''}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    model = serve.prepare()
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # servers are stopped
-    os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
-    deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
-    rows: list[dict[str, Any]] = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as logs:
-        servers = Servers(model, Path(logs))
-        try:
-            bases = {mode: servers.base(mode) for mode in modes}
-            print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
-            with ThreadPoolExecutor(len(modes)) as pool:
-                done = pool.map(
-                    lambda mode: run_mode(mode, bases[mode], cases, stem, deadline), modes
-                )
-                for mode_rows in done:
-                    rows += mode_rows
-        finally:
-            servers.close()
+    if args.report_only:
+        rows = [r for mode in modes for r in finished_rows(stem, mode, cases)]
+    else:
+        rows = run_all(modes, cases, stem, args)
     # Compare like with like: only the cases every mode finished before the deadline.
     finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
     common = set.intersection(*finished) if finished else set()
