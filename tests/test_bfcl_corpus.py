@@ -40,18 +40,10 @@ try:
 except RuntimeError as error:  # bfcl-eval missing: fail loudly, never skip
     pytest.fail(str(error), pytrace=False)
 
+# The AST categories the round trip reads answers from, and those with function docs only.
 EXPECTED_DOC_CATEGORIES = {
-    "simple_python",
-    "simple_java",
-    "simple_javascript",
-    "multiple",
-    "parallel",
-    "parallel_multiple",
+    *bfcl.AST_CATEGORIES,
     "irrelevance",
-    "live_simple",
-    "live_multiple",
-    "live_parallel",
-    "live_parallel_multiple",
     "live_irrelevance",
     "live_relevance",
     "multi_turn_func_doc",

@@ -18,21 +18,11 @@ import pytest
 
 from tests.conftest import MASTER_KEY, Case, Proxy
 from tests.fake_upstream import FakeUpstream, Scripted
+from tests.test_proxy import WEATHER as PROXY_WEATHER
 from tests.test_proxy import code
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Get the current weather in a given location",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "location": {"type": "string"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-        },
-        "required": ["location"],
-    },
-}
+# The Responses API's function tool: the chat tool's fields, one level up.
+WEATHER = {"type": "function", **PROXY_WEATHER["function"]}
 
 
 @pytest.fixture

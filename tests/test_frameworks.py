@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
+from tests._frameworks import UserInfo, ask
 from tests.conftest import MASTER_KEY, Proxy
 from tests.fake_upstream import FakeUpstream, Scripted
 
@@ -114,21 +115,13 @@ def run_langchain(llm: Any, tools: list[Any], question: str, stream: bool) -> tu
     """The loop from LangChain's tool-calling guide: ask, run the calls, ask again."""
     from langchain_core.messages import BaseMessage, HumanMessage
 
-    def ask(messages: list[BaseMessage]) -> Any:
-        if not stream:
-            return llm.invoke(messages)
-        message = None
-        for chunk in llm.stream(messages):
-            message = chunk if message is None else message + chunk
-        return message
-
     by_name = {t.name: t for t in tools}
     messages: list[BaseMessage] = [HumanMessage(question)]
-    first = ask(messages)
+    first = ask(llm, messages, stream)
     messages.append(first)
     for call in first.tool_calls:
         messages.append(by_name[call["name"]].invoke(call))  # a ToolMessage
-    return first, ask(messages)
+    return first, ask(llm, messages, stream)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
@@ -177,11 +170,8 @@ def test_langchain_stream_matches_invoke(script: Script, base_url: str) -> None:
     tools = langchain_tools([])
     llm = chat_openai(base_url).bind_tools(tools)
     question = script.tag("Two sums please")
-    invoked = llm.invoke(question)
-    streamed = None
-    for chunk in llm.stream(question):
-        streamed = chunk if streamed is None else streamed + chunk
-    assert streamed is not None
+    invoked = ask(llm, question, stream=False)
+    streamed = ask(llm, question, stream=True)
 
     def shape(message: Any) -> Any:
         return (
@@ -226,12 +216,7 @@ def test_langchain_pydantic_classes(script: Script, base_url: str, stream: bool)
     )
     llm = chat_openai(base_url).bind_tools([GetWeather, ConvertUnits])
     question = script.tag("Oslo in F, and convert -3.5 C")
-    if stream:
-        message = None
-        for chunk in llm.stream(question):
-            message = chunk if message is None else message + chunk
-    else:
-        message = llm.invoke(question)
+    message = ask(llm, question, stream)
     parsed = PydanticToolsParser(tools=[GetWeather, ConvertUnits]).invoke(message)
     assert parsed == [
         GetWeather(city="Oslo", unit="fahrenheit"),
@@ -405,18 +390,6 @@ def test_pydantic_ai_typed_tools_and_output_type(
 
 
 # --- Instructor -------------------------------------------------------------------------------
-
-
-class UserInfo(BaseModel):
-    name: str
-    age: int
-
-    @field_validator("name")
-    @classmethod
-    def name_is_upper_case(cls, value: str) -> str:
-        if value != value.upper():
-            raise ValueError("name must be in upper case, e.g. 'JASON'")
-        return value
 
 
 def test_instructor_tools_mode_with_a_validation_retry(script: Script, base_url: str) -> None:

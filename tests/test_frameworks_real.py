@@ -20,8 +20,10 @@ from typing import Any, Literal
 
 import httpx
 import pytest
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
+
+from tests._frameworks import UserInfo, ask
 
 pytestmark = pytest.mark.real_model
 
@@ -88,23 +90,14 @@ def test_langchain_tool_function(real: str, stream: bool) -> None:
         return json.dumps({"city": city, "temperature": 17, "unit": unit})
 
     llm = chat_openai(real).bind_tools([get_weather])
-
-    def ask(messages: list[BaseMessage]) -> Any:
-        if not stream:
-            return llm.invoke(messages)
-        message = None
-        for chunk in llm.stream(messages):
-            message = chunk if message is None else message + chunk
-        return message
-
     messages: list[BaseMessage] = [HumanMessage("What is the temperature in Paris right now?")]
-    first = ask(messages)
+    first = ask(llm, messages, stream)
     assert [c["name"] for c in first.tool_calls] == ["get_weather"]
     messages.append(first)
     for call in first.tool_calls:
         messages.append(get_weather.invoke(call))
     assert [city.lower() for city in ran] == ["paris"]
-    final = ask(messages)
+    final = ask(llm, messages, stream)
     assert not final.tool_calls
     assert "17" in final.content
 
@@ -200,18 +193,6 @@ def test_pydantic_ai_typed_tool_and_output_type(real: str) -> None:
 
 
 # --- Instructor -------------------------------------------------------------------------------
-
-
-class UserInfo(BaseModel):
-    name: str
-    age: int
-
-    @field_validator("name")
-    @classmethod
-    def name_is_upper_case(cls, value: str) -> str:
-        if value != value.upper():
-            raise ValueError("name must be in upper case, e.g. 'JASON'")
-        return value
 
 
 def test_instructor_tools_mode(real: str) -> None:

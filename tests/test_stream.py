@@ -19,36 +19,9 @@ from litellm_toolcode.errors import ModelOutputError
 from litellm_toolcode.extract import split_answer
 from litellm_toolcode.schema_code import Toolset, build_toolset
 from litellm_toolcode.stream import StreamAssembler, StreamEvent
+from tests.test_proxy import TIME, WEATHER
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather in a city",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "location": {"type": "string"},
-                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                },
-                "required": ["location"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "description": "Local time in a zone",
-            "parameters": {
-                "type": "object",
-                "properties": {"timezone": {"type": "string"}},
-                "required": ["timezone"],
-            },
-        },
-    },
-]
+TOOLS = [WEATHER, TIME]
 TOOLSET: Toolset = build_toolset(TOOLS)
 NAMES = tuple(TOOLSET.signatures)
 
