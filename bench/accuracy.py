@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -265,6 +265,9 @@ def run_case(client: httpx.Client, mode: str, base: str, case: Case) -> Outcome:
         body |= {"messages": case.messages, "tools": case.tools, "tool_choice": "auto"}
     try:
         message, error, tokens = ask(client, f"{base}/chat/completions", body | sampling, headers)
+    except httpx.TimeoutException:
+        seconds = time.monotonic() - started
+        return Outcome(None, None, f"no answer within {seconds:.0f} s", seconds, 0)
     except httpx.HTTPError as exc:
         message, error, tokens = None, f"{type(exc).__name__}: {exc}", 0
     seconds = time.monotonic() - started
@@ -290,13 +293,24 @@ class Servers:
         self.model = model
         self.logs = logs
         self.running: list[subprocess.Popen[bytes]] = []
+        self.upstreams: dict[str, tuple[subprocess.Popen[bytes], str, int]] = {}
 
-    def llama(self, name: str, chat_format: str) -> str:
-        port = free_port()
+    def llama(self, name: str, chat_format: str, port: int | None = None) -> str:
+        port = port or free_port()
         log = self.logs / f"llama-{name}.log"
         process = serve.start_llama_server(self.model, port, log, chat_format=chat_format)
         self.running.append(process)
+        self.upstreams[name] = (process, chat_format, port)
         return f"http://{serve.HOST}:{port}/v1"
+
+    def restart(self, name: str) -> None:
+        """Stop a mode's llama.cpp server and start it again on the same port: llama-cpp-python
+        goes on generating after the client gave up, so a runaway answer would stall every
+        later case (``chatml-function-calling`` ignores ``max_tokens``)."""
+        process, chat_format, port = self.upstreams.pop(name)
+        serve.stop(process, timeout=5)
+        self.running.remove(process)
+        self.llama(name, chat_format, port)
 
     def proxy(self, upstream: str) -> str:
         port = free_port()
@@ -358,7 +372,7 @@ def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
         + " |"
     )
     lines.append(
-        "| errors (HTTP/unreadable) | "
+        "| errors (HTTP/unreadable/timeout) | "
         + " | ".join(str(sum(1 for r in rows if r["mode"] == m and r["error"])) for m in modes)
         + " |"
     )
@@ -401,12 +415,19 @@ def finished_rows(stem: str, mode: str, cases: list[Case]) -> list[dict[str, Any
 
 
 def run_mode(
-    mode: str, base: str, cases: list[Case], stem: str, deadline: float | None, resume: bool
+    mode: str,
+    base: str,
+    cases: list[Case],
+    stem: str,
+    deadline: float | None,
+    resume: bool,
+    timeout: float,
+    restart: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     rows = finished_rows(stem, mode, cases) if resume else []
     done = {r["id"] for r in rows}
     raw = RESULTS / f"raw-{stem}-{mode}.jsonl"
-    with httpx.Client(timeout=900) as client, raw.open("a" if resume else "w") as out:
+    with httpx.Client(timeout=timeout) as client, raw.open("a" if resume else "w") as out:
         for number, case in enumerate(cases, 1):
             if case.id in done:
                 continue
@@ -414,6 +435,8 @@ def run_mode(
                 print(f"[{mode}] time budget spent after {number - 1} cases", flush=True)
                 break
             outcome = run_case(client, mode, base, case)
+            if outcome.error and outcome.error.startswith("no answer within"):
+                restart(mode)
             passed, why = score(case, outcome.calls)
             row = {
                 "mode": mode,
@@ -458,7 +481,16 @@ def run_all(
             print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
             with ThreadPoolExecutor(len(modes)) as pool:
                 done = pool.map(
-                    lambda mode: run_mode(mode, bases[mode], cases, stem, deadline, args.resume),
+                    lambda mode: run_mode(
+                        mode,
+                        bases[mode],
+                        cases,
+                        stem,
+                        deadline,
+                        args.resume,
+                        args.case_timeout,
+                        servers.restart,
+                    ),
                     modes,
                 )
                 for mode_rows in done:
@@ -486,6 +518,12 @@ def main() -> int:
         "--resume",
         action="store_true",
         help="keep the rows an earlier run with the same --tag wrote; run only the other cases",
+    )
+    parser.add_argument(
+        "--case-timeout",
+        type=float,
+        default=900,
+        help="seconds a case may take; then it fails and the mode's llama.cpp server restarts",
     )
     parser.add_argument(
         "--report-only",
