@@ -564,13 +564,18 @@ def main() -> int:
         )
     )
     elapsed = time.monotonic() - started
+    wall = (
+        "Table rebuilt from the raw rows of earlier runs (--report-only)."
+        if args.report_only
+        else f"Wall time: {elapsed / 60:.1f} min."
+    )
     report = (
         f"# Accuracy, {date}\n\n"
         f"BFCL v4 (bfcl-eval 2026.3.23), {args.per_category} cases per category, seed "
         f"{args.seed}, scored with BFCL's AST checker (irrelevance: an answer without a call).\n"
         f"Model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M on llama-cpp-python 0.3.36, temperature 0, "
         f"max_tokens {MAX_TOKENS}.\nMachine: {machine()}, llama.cpp threads per server: "
-        f"{args.threads}, modes run side by side. Wall time: {elapsed / 60:.1f} min.{partial}\n\n"
+        f"{args.threads}, modes run side by side. {wall}{partial}\n\n"
         f"Modes: `code` = litellm-toolcode through the LiteLLM proxy (`config.yaml`, alias "
         f"`coder`); `json` = LiteLLM's `function_call_prompt` (add_function_to_prompt) straight "
         f"to llama.cpp; `native` = llama-cpp-python's `chatml-function-calling`.\n\n"
