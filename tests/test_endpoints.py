@@ -199,13 +199,31 @@ ANTHROPIC_WEATHER = {
 }
 
 
+def messages_request(proxy: Proxy, **body: Any) -> dict[str, Any]:
+    """httpx arguments for a /v1/messages request (code-mode alias, the weather tool)."""
+    return {
+        "url": f"{proxy.url}/v1/messages",
+        "headers": {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
+        "json": {"model": "coder", "max_tokens": 200, "tools": [ANTHROPIC_WEATHER], **body},
+        "timeout": 30,
+    }
+
+
 def messages_post(proxy: Proxy, **body: Any) -> httpx.Response:
-    return httpx.post(
-        f"{proxy.url}/v1/messages",
-        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
-        json={"model": "coder", "max_tokens": 200, "tools": [ANTHROPIC_WEATHER], **body},
-        timeout=30,
-    )
+    return httpx.post(**messages_request(proxy, **body))
+
+
+def assert_paris_and_oslo_tool_use(message: dict[str, Any]) -> None:
+    """The Anthropic message for "Let me look." + get_weather for Paris and for Oslo."""
+    assert message["stop_reason"] == "tool_use"
+    assert [b["type"] for b in message["content"]] == ["text", "tool_use", "tool_use"]
+    assert message["content"][0]["text"] == "Let me look."
+    uses = message["content"][1:]
+    assert [(b["name"], b["input"]) for b in uses] == [
+        ("get_weather", {"location": "Paris"}),
+        ("get_weather", {"location": "Oslo"}),
+    ]
+    assert all(b["id"].startswith("toolu_") for b in uses) and uses[0]["id"] != uses[1]["id"]
 
 
 def test_messages_tool_use(rcase: Case, proxy: Proxy) -> None:
@@ -219,16 +237,7 @@ def test_messages_tool_use(rcase: Case, proxy: Proxy) -> None:
         messages=[{"role": "user", "content": f"Paris and Oslo? [{rcase.key}]"}],
     )
     assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["stop_reason"] == "tool_use"
-    assert [b["type"] for b in body["content"]] == ["text", "tool_use", "tool_use"]
-    assert body["content"][0]["text"] == "Let me look."
-    uses = body["content"][1:]
-    assert [(b["name"], b["input"]) for b in uses] == [
-        ("get_weather", {"location": "Paris"}),
-        ("get_weather", {"location": "Oslo"}),
-    ]
-    assert all(b["id"].startswith("toolu_") for b in uses) and uses[0]["id"] != uses[1]["id"]
+    assert_paris_and_oslo_tool_use(response.json())
     (seen,) = rcase.seen
     assert_code_mode(seen)
     assert seen["messages"][0]["content"].startswith("You are terse.")

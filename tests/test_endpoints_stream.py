@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from tests.conftest import MASTER_KEY, Case, Proxy
+from tests.conftest import Case, Proxy
 from tests.fake_upstream import FakeUpstream, Scripted
-from tests.test_endpoints import ANTHROPIC_WEATHER, WEATHER, assert_code_mode
+from tests.test_endpoints import (
+    WEATHER,
+    assert_code_mode,
+    assert_paris_and_oslo_tool_use,
+    messages_request,
+)
 from tests.test_proxy import code
 
 
@@ -29,16 +35,8 @@ def rcase(upstream: FakeUpstream, client: openai.OpenAI) -> Case:
 
 
 def stream_messages(proxy: Proxy, **body: Any) -> list[tuple[str, dict[str, Any]]]:
-    """POST a streaming /v1/messages request; its SSE frames as (event name, data)."""
-    import httpx
-
-    with httpx.stream(
-        "POST",
-        f"{proxy.url}/v1/messages",
-        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
-        json={"model": "coder", "max_tokens": 200, "tools": [ANTHROPIC_WEATHER], **body},
-        timeout=30,
-    ) as response:
+    """POST a /v1/messages request with ``stream: true``; its SSE frames as (event name, data)."""
+    with httpx.stream("POST", **messages_request(proxy, stream=True, **body)) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
@@ -100,20 +98,11 @@ def test_messages_stream_tool_use(rcase: Case, proxy: Proxy) -> None:
     message = assemble(
         stream_messages(
             proxy,
-            stream=True,
             system="You are terse.",
             messages=[{"role": "user", "content": f"Paris and Oslo? [{rcase.key}]"}],
         )
     )
-    assert message["stop_reason"] == "tool_use"
-    assert [b["type"] for b in message["content"]] == ["text", "tool_use", "tool_use"]
-    assert message["content"][0]["text"] == "Let me look."
-    uses = message["content"][1:]
-    assert [(b["name"], b["input"]) for b in uses] == [
-        ("get_weather", {"location": "Paris"}),
-        ("get_weather", {"location": "Oslo"}),
-    ]
-    assert all(b["id"].startswith("toolu_") for b in uses) and uses[0]["id"] != uses[1]["id"]
+    assert_paris_and_oslo_tool_use(message)
     assert message["usage"]["output_tokens"] == 7
     (seen,) = rcase.seen
     assert_code_mode(seen)
@@ -126,7 +115,6 @@ def test_messages_stream_prose(rcase: Case, proxy: Proxy) -> None:
     message = assemble(
         stream_messages(
             proxy,
-            stream=True,
             messages=[{"role": "user", "content": f"Capital of France? [{rcase.key}]"}],
         )
     )
@@ -142,7 +130,6 @@ def test_messages_stream_repair_round_counts_both_calls(rcase: Case, proxy: Prox
     message = assemble(
         stream_messages(
             proxy,
-            stream=True,
             tool_choice={"type": "tool", "name": "get_weather"},
             messages=[{"role": "user", "content": f"Rome [{rcase.key}]"}],
         )
@@ -157,7 +144,6 @@ def test_messages_stream_model_error_is_an_error_event(rcase: Case, proxy: Proxy
     rcase.script(code("# tool: get_stock", "get_stock(symbol='ACME')"))
     frames = stream_messages(
         proxy,
-        stream=True,
         model="strict",
         messages=[{"role": "user", "content": f"ACME [{rcase.key}]"}],
     )
@@ -177,7 +163,6 @@ def test_messages_stream_disabled_alias_passes_through(rcase: Case, proxy: Proxy
     message = assemble(
         stream_messages(
             proxy,
-            stream=True,
             model="plain",
             messages=[{"role": "user", "content": f"Lyon [{rcase.key}]"}],
         )
