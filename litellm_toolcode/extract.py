@@ -33,7 +33,8 @@ class Answer:
     """The text of ``<think>`` blocks (joined), or None."""
 
 
-_THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
+# Shared with stream.py (not public): the streamed and the whole answer must split alike.
+THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _TOOL_COMMENT = re.compile(r"^#\s*tool\s*:\s*(?P<target>.*?)\s*$", re.IGNORECASE)
@@ -120,12 +121,12 @@ def _strip_thoughts(text: str) -> tuple[list[str], list[str]]:
         newline = text.find("\n", pos)
         eol = len(text) if newline < 0 else newline
         if fence is not None:  # tags are code here; only whether the line closes matters
-            if _closes_fence(text[pos:eol], fence):
+            if closes_fence(text[pos:eol], fence):
                 fence = None
             part.append(text[pos : eol + 1])
             pos = eol + 1
             continue
-        tag = _THINK_TAG.search(text, pos, eol)
+        tag = THINK_TAG.search(text, pos, eol)
         if tag is None:
             part.append(text[pos : eol + 1])
             if opening := _FENCE_OPEN.match(line + text[pos:eol]):
@@ -189,7 +190,7 @@ def _segment(text: str) -> list[_Item]:
         while i < len(lines):
             line = lines[i]
             i += 1
-            if _closes_fence(line, fence):
+            if closes_fence(line, fence):
                 stripped = line.strip()
                 if stripped == fence[0] * len(stripped):
                     block.close_line = line
@@ -202,7 +203,7 @@ def _segment(text: str) -> list[_Item]:
     return items
 
 
-def _closes_fence(line: str, fence: str) -> bool:
+def closes_fence(line: str, fence: str) -> bool:
     """Whether ``line`` closes a block opened by ``fence`` (also on a code line: ``f()```)."""
     stripped = line.strip()
     if stripped.startswith(fence[:3]) and stripped == fence[0] * len(stripped):

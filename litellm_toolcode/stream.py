@@ -30,7 +30,6 @@ final text after a paragraph break instead of pretending the sent text away.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,7 +37,7 @@ from typing import Literal
 
 import regex
 
-from .extract import split_answer
+from .extract import THINK_TAG, closes_fence, split_answer
 
 __all__ = ["StreamAssembler", "StreamEvent"]
 
@@ -52,7 +51,6 @@ class StreamEvent:
 
 
 _TAGS = ("<think>", "</think>")
-_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 # The same line shapes extract.py treats as a fence opening and a tool marker.
 _FENCE_OPEN = regex.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*[^`\n]*?[ \t]*")
 _MARKER = regex.compile(r"#\s*tool\s*:", regex.IGNORECASE)
@@ -84,14 +82,6 @@ def _partial_tag_at(text: str, start: int) -> int:
         if any(tag.startswith(tail) for tag in _TAGS):
             return k
     return len(text)
-
-
-def _closes(line: str, fence: str) -> bool:
-    """Whether ``line`` closes a block opened by ``fence`` (extract._segment's rule)."""
-    stripped = line.strip()
-    if stripped.startswith(fence[:3]) and stripped == fence[0] * len(stripped):
-        return len(stripped) >= len(fence)
-    return fence[0] == "`" and stripped.endswith(fence)
 
 
 def _rest(sent: str, final: str | None) -> str:
@@ -188,7 +178,7 @@ class StreamAssembler:
 
     def _scan_normal(self, end: int) -> None:
         text, pos = self._text, self._pos
-        tag = _TAG.search(text, pos, end)
+        tag = THINK_TAG.search(text, pos, end)
         newline = text.find("\n", pos, end)
         stop = min(newline if newline >= 0 else end, tag.start() if tag else end)
         piece = text[pos:stop]
@@ -232,9 +222,9 @@ class StreamAssembler:
         self._advance(self._pos, "other")
 
     def _scan_think(self, end: int) -> None:
-        closing = _TAG.search(self._text, self._pos, end)
+        closing = THINK_TAG.search(self._text, self._pos, end)
         while closing is not None and not closing.group(1):
-            closing = _TAG.search(self._text, closing.end(), end)
+            closing = THINK_TAG.search(self._text, closing.end(), end)
         if closing is None:
             self._advance(end, "thought")
             self._pos = end
@@ -254,10 +244,10 @@ class StreamAssembler:
             line = text[self._pos : newline]
             if self._mode == "fence":
                 # A think tag inside a fence is code (extract's rule): only the closing matters.
-                if _closes(line, self._fence):
+                if closes_fence(line, self._fence):
                     self._close_fence(newline + 1)
                     return
-            elif _TAG.search(line):
+            elif THINK_TAG.search(line):
                 self._mode = "frozen"  # a thought after held unfenced code: wait for the end
                 return
             elif _FENCE_OPEN.fullmatch(line) is not None:
