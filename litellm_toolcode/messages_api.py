@@ -21,6 +21,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
+from .answer import Reply
 from .config import AliasSettings
 from .history import text_of
 from .responses_api import ENDPOINT, METADATA, Settle
@@ -91,7 +92,7 @@ def _chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _reply_content(kept: list[Any], reply: Any, names: Mapping[str, str]) -> list[Any]:
+def _reply_content(kept: list[Any], reply: Reply, names: Mapping[str, str]) -> list[Any]:
     """The message content for a reply: ``kept`` (upstream thinking blocks), the prose, then a
     ``tool_use`` block per call under the client's own tool name."""
     content = list(kept)
@@ -109,7 +110,7 @@ def _reply_content(kept: list[Any], reply: Any, names: Mapping[str, str]) -> lis
     return content
 
 
-def _stop_reason(reply: Any, upstream: Any) -> Any:
+def _stop_reason(reply: Reply, upstream: Any) -> Any:
     if reply.tool_calls:
         return "tool_use"
     return "end_turn" if upstream in (None, "tool_use") else upstream
