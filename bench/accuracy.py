@@ -241,6 +241,7 @@ class Outcome:
     error: str | None
     seconds: float
     completion_tokens: int
+    timed_out: bool = False  # the server may still be generating: restart it
 
 
 def ask(
@@ -267,7 +268,7 @@ def run_case(client: httpx.Client, mode: str, base: str, case: Case) -> Outcome:
         message, error, tokens = ask(client, f"{base}/chat/completions", body | sampling, headers)
     except httpx.TimeoutException:
         seconds = time.monotonic() - started
-        return Outcome(None, None, f"no answer within {seconds:.0f} s", seconds, 0)
+        return Outcome(None, None, f"no answer within {seconds:.0f} s", seconds, 0, True)
     except httpx.HTTPError as exc:
         message, error, tokens = None, f"{type(exc).__name__}: {exc}", 0
     seconds = time.monotonic() - started
@@ -435,7 +436,7 @@ def run_mode(
                 print(f"[{mode}] time budget spent after {number - 1} cases", flush=True)
                 break
             outcome = run_case(client, mode, base, case)
-            if outcome.error and outcome.error.startswith("no answer within"):
+            if outcome.timed_out:
                 restart(mode)
             passed, why = score(case, outcome.calls)
             row = {
