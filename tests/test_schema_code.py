@@ -1039,3 +1039,46 @@ def test_typed_extra_properties_in_source() -> None:
     with pytest.raises(ToolArgumentError) as info:
         toolset.validate("f", {"kwargs": {"n": True}})
     assert info.value.field == "n"
+
+
+# JSON `number` is shown to the model as `float` (it wrote 6.0 for "6%" under `int | float`);
+# validation keeps the union. (schema of x, line in `source`, line in `shown`)
+SHOWN_LINES = [
+    ({"type": "number"}, "x: int | float", "x: float"),
+    ({"type": ["number", "null"]}, "x: int | float | None", "x: float | None"),
+    ({"type": "array", "items": {"type": "number"}}, "x: list[int | float]", "x: list[float]"),
+    ({"type": "number", "minimum": 0}, "x: int | float = Field(ge=0)", "x: float = Field(ge=0)"),
+    (
+        {"type": "array", "items": {"type": "number", "maximum": 1}},
+        "x: list[Annotated[int | float, Field(le=1)]]",
+        "x: list[Annotated[float, Field(le=1)]]",
+    ),
+    ({"anyOf": [{"type": "string"}, {"type": "number"}]}, "x: str | int | float", "x: str | float"),
+    ({"type": "integer"}, "x: int", "x: int"),
+    (  # text of the client's is never changed, even where it reads like the union
+        {"enum": ["int | float"], "description": "int | float"},
+        'x: Literal["int | float"]',
+        'x: Literal["int | float"]',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("schema", "line", "shown"), SHOWN_LINES, ids=[s for _, _, s in SHOWN_LINES]
+)
+def test_shown_source_writes_number_as_float(schema: dict[str, Any], line: str, shown: str) -> None:
+    toolset = one(obj({"x": schema}, ["x"]))
+    assert f"    {line}\n" in toolset.source
+    assert f"    {shown}\n" in toolset.shown
+    # only the annotation differs: same lines, the shown module still parses
+    assert len(toolset.shown.splitlines()) == len(toolset.source.splitlines())
+    ast.parse(toolset.shown)
+    if line == shown:  # nothing to rewrite: the client's text is kept, docstring included
+        assert toolset.shown == toolset.source
+
+
+def test_number_shown_as_float_still_keeps_ints() -> None:
+    toolset = one(obj({"rate": {"type": "number"}, "n": {"type": "number"}}, ["rate", "n"]))
+    assert "def f(rate: float, n: float) -> Any:" in toolset.shown
+    out = toolset.validate("f", {"rate": 0.06, "n": 18})
+    assert json.dumps(out) == '{"rate": 0.06, "n": 18}'
