@@ -57,6 +57,14 @@ class AliasSettings(BaseModel):
         "argument values to the litellm_toolcode.payload logger at DEBUG (secrets scrubbed). "
         "Off: logs hold only tool names, argument names, counts and error kinds.",
     )
+    think_prefilled: bool = Field(
+        default=False,
+        description="The model's chat template opens a `<think>` block before the model writes "
+        "(QwQ, DeepSeek-R1 and the like behind a server that does not split reasoning out): every "
+        "answer is read as starting inside a thought, so the thought streams as "
+        "`reasoning_content`, never as `content`. An answer that never closes the thought has "
+        "no content.",
+    )
     execution: Literal["auto", "literal_only"] = Field(
         default="auto",
         description="How the model's code is read. `auto`: literal calls are read from the "

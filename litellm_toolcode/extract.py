@@ -18,7 +18,7 @@ import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Answer", "split_answer"]
+__all__ = ["Answer", "split_answer", "start_in_thought"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Answer:
 # Shared with stream.py (not public): the streamed and the whole answer must split alike.
 THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_OPENS_THOUGHT = re.compile(r"\s*<think>", re.IGNORECASE)
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _TOOL_COMMENT = re.compile(r"^#\s*tool\s*:\s*(?P<target>.*?)\s*$", re.IGNORECASE)
 # Fence languages whose blocks may hold tool calls; any other language (json, bash, ...) is prose.
@@ -100,6 +101,16 @@ def split_answer(text: str | None, function_names: Collection[str]) -> Answer:
 
 
 # --- thoughts -------------------------------------------------------------------------------
+
+
+def start_in_thought(text: str | None) -> str | None:
+    """``text`` read as the rest of a ``<think>`` block the chat template opened before it.
+
+    A model that opens the block itself anyway keeps its own tag (no empty thought in front).
+    """
+    if text is None or _OPENS_THOUGHT.match(text):
+        return text
+    return "<think>" + text
 
 
 def _strip_thoughts(text: str) -> tuple[list[str], list[str]]:

@@ -18,6 +18,7 @@ from . import logs, sandbox
 from .answer import Choice, Executor
 from .config import AliasSettings, settings_for
 from .errors import ConfigError, ModelOutputError, ToolcodeError
+from .extract import start_in_thought
 from .messages_api import (
     is_anthropic_message,
     rewrite_messages_request,
@@ -105,7 +106,8 @@ def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
         spend = metadata.get("spend_logs_metadata") or {}
         metadata["spend_logs_metadata"] = {**spend, "toolcode_round": round_number}
         sampling = {k: data[k] for k in _SAMPLING if data.get(k) is not None}
-        log_payloads = bool((_state(data) or {}).get("settings", {}).get("log_payloads"))
+        settings = (_state(data) or {}).get("settings", {})
+        log_payloads = bool(settings.get("log_payloads"))
         logs.repair_round(data.get("model"), round_number, messages, log_payloads)
         response = await _router().acompletion(
             model=data["model"], messages=messages, metadata=metadata, **sampling
@@ -117,7 +119,7 @@ def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
             usage.total_tokens += extra.total_tokens or 0
         answer: str | None = response.choices[0].message.content
         logs.raw_answer(data.get("model"), answer, log_payloads, round_number)
-        return answer
+        return start_in_thought(answer) if settings.get("think_prefilled") else answer
 
     return ask
 
@@ -129,7 +131,7 @@ async def _settle(
     logs.raw_answer(data.get("model"), text, settings.log_payloads)
     try:
         settled = await settle(
-            text,
+            start_in_thought(text) if settings.think_prefilled else text,
             data.get("messages") or [],
             build_toolset(state["tools"]),  # cached by content hash: no schema work twice
             Choice(**state["choice"]),
@@ -230,7 +232,11 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         choice = Choice(**state["choice"])
         names = () if choice.mode == "none" else tuple(build_toolset(state["tools"]).signatures)
         # An answer that must call a tool: prose alone would be replaced by a repair round.
-        assembler = StreamAssembler(names, hold_all=choice.mode in ("required", "function"))
+        assembler = StreamAssembler(
+            names,
+            hold_all=choice.mode in ("required", "function"),
+            in_thought=bool(state["settings"].get("think_prefilled")),
+        )
         writer: StreamWriter | None = None
         usage_chunk: ModelResponseStream | None = None
         async for chunk in response:

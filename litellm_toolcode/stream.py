@@ -37,7 +37,7 @@ from typing import Literal
 
 import regex
 
-from .extract import THINK_TAG, closes_fence, split_answer
+from .extract import THINK_TAG, closes_fence, split_answer, start_in_thought
 
 __all__ = ["StreamAssembler", "StreamEvent"]
 
@@ -100,8 +100,13 @@ class StreamAssembler:
     must call a tool: prose alone would be thrown away by a repair round).
     """
 
-    def __init__(self, function_names: Collection[str], *, hold_all: bool = False) -> None:
+    def __init__(
+        self, function_names: Collection[str], *, hold_all: bool = False, in_thought: bool = False
+    ) -> None:
         self._names = frozenset(function_names)
+        # in_thought: the chat template opened a <think> block (extract.start_in_thought); the
+        # first text waits here until it is known whether the model opens one itself too.
+        self._opening: str | None = "" if in_thought else None
         self._starts = _call_starts(self._names)
         self._raw: list[str] = []
         self._text = ""  # normalized newlines; a trailing "\r" waits in _cr
@@ -141,6 +146,13 @@ class StreamAssembler:
         if not delta:
             return []
         self._raw.append(delta)
+        if self._opening is not None:
+            self._opening += delta
+            head = self._opening.lstrip().lower()
+            if len(head) < len("<think>") and "<think>".startswith(head):
+                return []
+            delta = start_in_thought(self._opening) or ""
+            self._opening = None
         if self._cr:
             delta = "\r" + delta
         self._cr = delta.endswith("\r")

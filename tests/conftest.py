@@ -58,6 +58,7 @@ def proxy_config(upstream_url: str) -> str:
         + entry("coder", "{enabled: true, max_repair_rounds: 1, execution: literal_only}")
         + entry("runner", "{enabled: true, max_repair_rounds: 0, execution: auto}")
         + entry("strict", "{enabled: true, max_repair_rounds: 0}")
+        + entry("thinker", "{enabled: true, think_prefilled: true, execution: literal_only}")
         + entry("plain")
         + entry("misconfigured", "{enabled: true, max_tool_result_char: 10}")
         + "litellm_settings:\n"

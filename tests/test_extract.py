@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from litellm_toolcode.extract import Answer, split_answer
+from litellm_toolcode.extract import Answer, split_answer, start_in_thought
 
 NAMES = frozenset({"get_weather", "get_time", "book_table"})
 
@@ -442,3 +442,21 @@ def test_long_prose_stays_fast() -> None:
     # Many lines that look like calls but are prose: the unfenced search is bounded.
     text = "\n".join(f"Note ({i}) about get_weather (city)" for i in range(2000))
     assert split_answer(text, NAMES) == Answer(code=None, content=text, reasoning=None)
+
+
+# start_in_thought: the chat template opened <think> (alias setting think_prefilled).
+IN_THOUGHT = [
+    ("plan</think>Hi.", "plan", "Hi."),
+    ("plan, get_weather(x=1)?</think>\n```python\nf()\n```", "plan, get_weather(x=1)?", None),
+    ("cut off while thinking", "cut off while thinking", None),
+    ("\n<think>own tag</think>Hi.", "own tag", "Hi."),  # no empty thought in front
+    ("<THINK>upper</THINK>Hi.", "upper", "Hi."),
+    ("", None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "reasoning", "content"), IN_THOUGHT)
+def test_start_in_thought(text: str, reasoning: str | None, content: str | None) -> None:
+    answer = split_answer(start_in_thought(text), ["f"])
+    assert (answer.reasoning, answer.content) == (reasoning, content)
+    assert start_in_thought(None) is None

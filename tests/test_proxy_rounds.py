@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 
@@ -195,3 +197,53 @@ def test_thoughts_are_never_read_as_calls(case: Case, answer: str) -> None:
     assert result.tool_calls == []
     assert result.finish_reason == "stop"
     assert "get_weather" not in (result.content or "")
+
+
+# `think_prefilled`: the chat template opened <think> before the model wrote (QwQ, DeepSeek-R1
+# behind a server without a reasoning parser); the answer starts inside the thought.
+PREFILLED = [
+    (  # the thought mentions a call; only the block after </think> is read
+        "Oslo, so get_weather(location='Bergen')? No.\n</think>\n\n"
+        + code("# tool: get_weather", "get_weather(location='Oslo')"),
+        "Oslo, so get_weather(location='Bergen')? No.",
+        None,
+        [("get_weather", {"location": "Oslo"})],
+    ),
+    (
+        "No tool is needed.</think>Paris is the capital.",
+        "No tool is needed.",
+        "Paris is the capital.",
+        [],
+    ),
+    (  # the model opened the block itself anyway: no empty thought in front
+        "\n<think>Just answer.</think>Hello.",
+        "Just answer.",
+        "Hello.",
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "thought", "content", "calls"), PREFILLED, ids=["call", "prose", "own-tag"]
+)
+def test_prefilled_thought_is_reasoning_never_content(
+    case: Case, answer: str, thought: str, content: str | None, calls: list[Any]
+) -> None:
+    case.script(answer)
+    result = case.ask(model="thinker", messages=[case.user("Weather?")], tools=[WEATHER])
+    assert result.reasoning_content == thought
+    assert (result.content or None) == content
+    assert result.calls() == calls
+
+
+def test_prefilled_thought_in_a_repair_round_is_reasoning_too(case: Case) -> None:
+    case.script(
+        "Use a tool.</think>" + code("# tool: get_wether", "get_wether(location='Oslo')"),
+        "The name was wrong.</think>" + code("get_weather(location='Oslo')"),
+    )
+    result = case.ask(model="thinker", messages=[case.user("Oslo?")], tools=[WEATHER])
+    assert result.calls() == [("get_weather", {"location": "Oslo"})]
+    assert result.reasoning_content == "The name was wrong."  # the round that was used
+    assert not result.content
+    assert "<think>" not in case.seen[1]

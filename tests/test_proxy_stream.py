@@ -151,18 +151,20 @@ def test_think_streams_as_reasoning_and_is_never_read_as_code(
     assert args == {"location": "Madrid"}
 
 
+# "thinker" has think_prefilled: the chat template wrote "<think>", the answer starts inside it
+@pytest.mark.parametrize(("model", "opening"), [("coder", "<think>"), ("thinker", "")])
 def test_reasoning_reaches_the_client_while_the_upstream_is_still_thinking(
-    case: Case, client: openai.OpenAI
+    case: Case, client: openai.OpenAI, model: str, opening: str
 ) -> None:
     gate = Gate()
-    thought = "<think>The user asks about Madrid, so "
+    thought = opening + "The user asks about Madrid, so "
     case.script(
         Scripted(
             content=thought + "I answer.</think>It is sunny.", pause_after=len(thought), gate=gate
         )
     )
     stream = client.chat.completions.create(
-        model="coder", stream=True, messages=[case.user("Madrid")], tools=[WEATHER]
+        model=model, stream=True, messages=[case.user("Madrid")], tools=[WEATHER]
     )
     reasoning = ""
     while_paused = None

@@ -16,7 +16,7 @@ import pytest
 
 from litellm_toolcode.answer import interpret
 from litellm_toolcode.errors import ModelOutputError
-from litellm_toolcode.extract import split_answer
+from litellm_toolcode.extract import split_answer, start_in_thought
 from litellm_toolcode.schema_code import Toolset, build_toolset
 from litellm_toolcode.stream import StreamAssembler, StreamEvent
 from tests.test_proxy import TIME, WEATHER
@@ -200,20 +200,24 @@ def joined(events: list[StreamEvent], kind: str) -> str:
     return "".join(e.text for e in events if e.kind == kind)
 
 
-def stream(chunks: list[str], names: tuple[str, ...] = NAMES) -> tuple[StreamAssembler, list]:
-    assembler = StreamAssembler(names)
+def stream(
+    chunks: list[str], names: tuple[str, ...] = NAMES, *, in_thought: bool = False
+) -> tuple[StreamAssembler, list]:
+    assembler = StreamAssembler(names, in_thought=in_thought)
     events: list[StreamEvent] = []
     for chunk in chunks:
         events += assembler.feed(chunk)
     return assembler, events
 
 
-def check_against_non_streaming(text: str, seed: int, count: int = 12) -> str:
+def check_against_non_streaming(
+    text: str, seed: int, count: int = 12, *, in_thought: bool = False
+) -> str:
     """Assert the streaming invariants for ``text``; return what was sent before the end."""
-    answer = split_answer(text, NAMES)
+    answer = split_answer(start_in_thought(text) if in_thought else text, NAMES)
     before_end = None
     for chunks in chunkings(text, seed, count):
-        assembler, early = stream(chunks)
+        assembler, early = stream(chunks, in_thought=in_thought)
         assert assembler.text == text
         sent = joined(early, "content")
         thought = joined(early, "reasoning")
@@ -361,3 +365,14 @@ def test_a_replaced_answer_follows_what_was_sent() -> None:
     assembler = StreamAssembler(NAMES)
     assembler.feed("Let me look.\n" + fence("get_stock(symbol='X')"))
     assert assembler.finish("Checking now.", None) == [StreamEvent("content", "\n\nChecking now.")]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_prefilled_thought_streams_as_reasoning_from_the_first_delta(seed: int) -> None:
+    # `think_prefilled`: the answer starts inside a thought (the template opened it), so what
+    # the stream sends is never taken back, pre-filled answers included.
+    texts = [PREFILLED, "\n<think>own tag</think>Hi.", "<thi", " ", *generated(30, 200 + seed)]
+    for text in texts:
+        check_against_non_streaming(text, seed, count=4, in_thought=True)
+    assembler, early = stream([PREFILLED[:10]], in_thought=True)
+    assert early == [StreamEvent("reasoning", "thinking a")]  # before "</think>" is seen
