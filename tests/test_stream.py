@@ -374,5 +374,5 @@ def test_a_prefilled_thought_streams_as_reasoning_from_the_first_delta(seed: int
     texts = [PREFILLED, "\n<think>own tag</think>Hi.", "<thi", " ", *generated(30, 200 + seed)]
     for text in texts:
         check_against_non_streaming(text, seed, count=4, in_thought=True)
-    assembler, early = stream([PREFILLED[:10]], in_thought=True)
+    _, early = stream([PREFILLED[:10]], in_thought=True)
     assert early == [StreamEvent("reasoning", "thinking a")]  # before "</think>" is seen
