@@ -35,9 +35,8 @@ from .responses_api import (
     settle_responses,
     stream_responses,
 )
-from .rewrite import STATE_KEY, rewrite_request
+from .rewrite import STATE_KEY, rewrite_request, stream_assembler
 from .schema_code import build_toolset
-from .stream import StreamAssembler
 
 __all__ = ["ToolcodeHandler"]
 
@@ -229,14 +228,7 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         # Progressive: prose is sent as it arrives, possible code is held until it is known
         # (stream.py); calls go out once the whole answer is settled, exactly as without
         # streaming. Upstream reasoning deltas pass through as they come.
-        choice = Choice(**state["choice"])
-        names = () if choice.mode == "none" else tuple(build_toolset(state["tools"]).signatures)
-        # An answer that must call a tool: prose alone would be replaced by a repair round.
-        assembler = StreamAssembler(
-            names,
-            hold_all=choice.mode in ("required", "function"),
-            in_thought=bool(state["settings"].get("think_prefilled")),
-        )
+        assembler = stream_assembler(state)
         writer: StreamWriter | None = None
         usage_chunk: ModelResponseStream | None = None
         async for chunk in response:

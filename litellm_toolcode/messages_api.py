@@ -8,8 +8,8 @@ content blocks, ``system``, ``tools=[{name, input_schema}]`` before the call, an
 (litellm-facts.md sections 3 and 7). ``LiteLLMAnthropicMessagesAdapter`` is internal in litellm
 1.106.2 (pinned).
 
-``stream: true`` works, not progressively: LiteLLM's streaming hook gets raw Anthropic SSE bytes,
-which ``stream_messages`` reads to the end before it sends the settled message as events.
+``stream: true`` is progressive: LiteLLM's streaming hook gets raw Anthropic SSE bytes; their
+text goes through the same assembler as chat completions (prose out at once, code held).
 Not supported (HTTP 400 saying so): server tools (``type`` other than ``custom``). Requests
 without tools pass untouched.
 """
@@ -25,7 +25,7 @@ from .answer import Reply
 from .config import AliasSettings
 from .history import text_of
 from .responses_api import ENDPOINT, METADATA, Settle
-from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request
+from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request, stream_assembler
 
 __all__ = [
     "is_anthropic_message",
@@ -92,22 +92,24 @@ def _chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _tool_uses(reply: Reply, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A ``tool_use`` block per call, under the client's own tool name."""
+    return [
+        {
+            "type": "tool_use",
+            "id": f"toolu_{call.id.removeprefix('call_')}",
+            "name": names.get(call.name, call.name),
+            "input": json.loads(call.arguments),
+        }
+        for call in reply.tool_calls
+    ]
+
+
 def _reply_content(kept: list[Any], reply: Reply, names: Mapping[str, str]) -> list[Any]:
-    """The message content for a reply: ``kept`` (upstream thinking blocks), the prose, then a
-    ``tool_use`` block per call under the client's own tool name."""
-    content = list(kept)
-    if reply.content:
-        content.append({"type": "text", "text": reply.content})
-    for call in reply.tool_calls:
-        content.append(
-            {
-                "type": "tool_use",
-                "id": f"toolu_{call.id.removeprefix('call_')}",
-                "name": names.get(call.name, call.name),
-                "input": json.loads(call.arguments),
-            }
-        )
-    return content
+    """The message content for a reply: ``kept`` (upstream thinking blocks), the prose, then the
+    ``tool_use`` blocks."""
+    text = [{"type": "text", "text": reply.content}] if reply.content else []
+    return [*kept, *text, *_tool_uses(reply, names)]
 
 
 def _stop_reason(reply: Reply, upstream: Any) -> Any:
@@ -190,20 +192,71 @@ def _block_frames(index: int, block: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+class _Blocks:
+    """Numbers the content blocks sent to the client; a text block stays open for more text."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.text_open = False
+
+    def text(self, text: str) -> list[dict[str, Any]]:
+        events = []
+        if not self.text_open:
+            start = {"type": "text", "text": ""}
+            events.append(
+                {"type": "content_block_start", "index": self.count, "content_block": start}
+            )
+            self.text_open = True
+        delta = {"type": "text_delta", "text": text}
+        return [*events, {"type": "content_block_delta", "index": self.count, "delta": delta}]
+
+    def close_text(self) -> list[dict[str, Any]]:
+        if not self.text_open:
+            return []
+        self.text_open = False
+        self.count += 1
+        return [{"type": "content_block_stop", "index": self.count - 1}]
+
+    def block(self, block: Mapping[str, Any]) -> list[dict[str, Any]]:
+        events = [*self.close_text(), *_block_frames(self.count, block)]
+        self.count += 1
+        return events
+
+
+def _message_start(data: Mapping[str, Any]) -> dict[str, Any]:
+    """For an upstream stream that sent text before (or without) its own ``message_start``."""
+    return {
+        "type": "message_start",
+        "message": {
+            "id": "msg_toolcode",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": data.get("model"),
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        },
+    }
+
+
 async def stream_messages(
     data: Mapping[str, Any], state: Mapping[str, Any], response: AsyncIterator[Any], settle: Settle
 ) -> AsyncGenerator[bytes, None]:
     """A streamed Anthropic message (raw SSE bytes, as LiteLLM hands them to the hook) in code
-    mode. ``message_start`` goes out as soon as it arrives; everything else is read to the end,
-    settled exactly as without streaming, and sent as one burst of well-formed events (text,
-    ``tool_use`` with its ``input_json_delta``, ``message_delta`` with the stop reason and usage,
-    ``message_stop``). Errors after ``message_start`` reach the client as an ``error`` event."""
+    mode, progressive like chat completions (stream.py): prose goes out in a text block as the
+    model writes it, possible code is held; once the answer is settled (repair rounds included)
+    come the rest of the text, a ``tool_use`` block per call, ``message_delta`` with the stop
+    reason and usage, and ``message_stop``. Upstream thinking blocks are sent whole, before the
+    text if none was sent yet. Errors after ``message_start`` are an ``error`` event."""
     from litellm.types.utils import Usage
 
     decode = codecs.getincrementaldecoder("utf-8")().decode  # a frame may split a character
     buffer = ""
     started = False
-    blocks: dict[int, dict[str, Any]] = {}
+    assembler = stream_assembler(state)
+    out = _Blocks()
+    thinking: dict[int, dict[str, Any]] = {}  # upstream thinking blocks by upstream index
     stop_reason: Any = None
     totals: dict[str, Any] = {}
     async for chunk in response:
@@ -218,43 +271,47 @@ async def stream_messages(
                 yield _frame(event)
                 return
             elif kind == "content_block_start":
-                blocks[int(event["index"])] = dict(event.get("content_block") or {})
+                block = dict(event.get("content_block") or {})
+                if _is_thinking(block):
+                    thinking[int(event["index"])] = block
             elif kind == "content_block_delta":
-                block = blocks.setdefault(int(event["index"]), {"type": "text"})
                 delta = event.get("delta") or {}
-                for field in ("text", "thinking", "signature"):
-                    if field in delta:
-                        block[field] = block.get(field, "") + str(delta[field])
+                thought = thinking.get(int(event["index"]))
+                if thought is not None:
+                    for field in ("thinking", "signature"):
+                        if field in delta:
+                            thought[field] = thought.get(field, "") + str(delta[field])
+                elif "text" in delta:
+                    for sent in assembler.feed(str(delta["text"])):
+                        if sent.kind == "content":  # <think> text is dropped, as unstreamed
+                            if not started:
+                                started = True
+                                yield _frame(_message_start(data))
+                            for frame in out.text(sent.text):
+                                yield _frame(frame)
             elif kind == "message_delta":
                 stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
                 totals.update(event.get("usage") or {})
     if not started:
-        yield _frame(
-            {
-                "type": "message_start",
-                "message": {
-                    "id": "msg_toolcode",
-                    "type": "message",
-                    "role": "assistant",
-                    "content": [],
-                    "model": data.get("model"),
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": 0, "output_tokens": 0},
-                },
-            }
-        )
-    ordered = [blocks[i] for i in sorted(blocks)]
-    text = "".join(str(b.get("text", "")) for b in ordered if b.get("type") == "text")
+        yield _frame(_message_start(data))
     usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
     # No await between the last upstream event and settle: its spend-log facts must land.
-    settled = await settle(text, _chat_view(data), state, usage)
+    settled = await settle(assembler.text, _chat_view(data), state, usage)
     reply = settled.reply
-    kept = [b for b in ordered if _is_thinking(b)]
-    content = _reply_content(kept, reply, state.get(_NAMES) or {})
-    for index, block in enumerate(content):
-        for event in _block_frames(index, block):
-            yield _frame(event)
+    frames: list[dict[str, Any]] = []
+    kept = [thinking[i] for i in sorted(thinking)]
+    if not out.text_open:  # nothing sent yet: the same blocks, in the same order, as unstreamed
+        for block in kept:
+            frames += out.block(block)
+        kept = []
+    for rest in assembler.finish(reply.content, reply.reasoning):
+        if rest.kind == "content":
+            frames += out.text(rest.text)
+    for block in [*kept, *_tool_uses(reply, state.get(_NAMES) or {})]:
+        frames += out.block(block)
+    frames += out.close_text()
+    for frame in frames:
+        yield _frame(frame)
     totals["input_tokens"] = (totals.get("input_tokens") or 0) + usage.prompt_tokens
     totals["output_tokens"] = (totals.get("output_tokens") or 0) + usage.completion_tokens
     yield _frame(

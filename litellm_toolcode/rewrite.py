@@ -13,8 +13,15 @@ from .errors import RequestError
 from .history import rewrite_messages
 from .prompt import system_prompt
 from .schema_code import Toolset, build_toolset
+from .stream import StreamAssembler
 
-__all__ = ["STATE_KEY", "TOOL_FIELDS", "refuse_unsupported", "rewrite_request"]
+__all__ = [
+    "STATE_KEY",
+    "TOOL_FIELDS",
+    "refuse_unsupported",
+    "rewrite_request",
+    "stream_assembler",
+]
 
 # Fields of native tool calling the upstream must not see for an enabled alias.
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
@@ -113,3 +120,16 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
         "toolcode_tools": len(tools),
     }
     return data
+
+
+def stream_assembler(state: Mapping[str, Any]) -> StreamAssembler:
+    """The streaming assembler for the answer to a request ``rewrite_request`` rewrote
+    (``state`` is what it left under ``STATE_KEY``)."""
+    choice = Choice(**state["choice"])
+    names = () if choice.mode == "none" else tuple(build_toolset(state["tools"]).signatures)
+    return StreamAssembler(
+        names,
+        # an answer that must call a tool: prose alone would be replaced by a repair round
+        hold_all=choice.mode in ("required", "function"),
+        in_thought=bool(state["settings"].get("think_prefilled")),
+    )

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.conftest import Case, Proxy
-from tests.fake_upstream import FakeUpstream, Scripted
+from tests.fake_upstream import FakeUpstream, Gate, Scripted
 from tests.test_endpoints import (
     WEATHER,
     assert_code_mode,
@@ -34,14 +34,10 @@ def rcase(upstream: FakeUpstream, client: openai.OpenAI) -> Case:
 # --- /v1/messages ------------------------------------------------------------------------------
 
 
-def stream_messages(proxy: Proxy, **body: Any) -> list[tuple[str, dict[str, Any]]]:
-    """POST a /v1/messages request with ``stream: true``; its SSE frames as (event name, data)."""
-    with httpx.stream("POST", **messages_request(proxy, stream=True, **body)) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        text = response.read().decode()
+def sse_frames(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """The complete SSE frames in ``text`` as (event name, data)."""
     frames = []
-    for frame in text.replace("\r\n", "\n").split("\n\n"):
+    for frame in text.replace("\r\n", "\n").split("\n\n")[:-1]:
         lines = frame.split("\n")
         event = next((line[6:].strip() for line in lines if line.startswith("event:")), None)
         data = "\n".join(line[5:].strip() for line in lines if line.startswith("data:"))
@@ -49,6 +45,32 @@ def stream_messages(proxy: Proxy, **body: Any) -> list[tuple[str, dict[str, Any]
             assert event is not None, f"frame without an event: line: {frame!r}"
             frames.append((event, json.loads(data)))
     return frames
+
+
+def stream_messages(
+    proxy: Proxy, until: tuple[Gate, str] | None = None, **body: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """POST a /v1/messages request with ``stream: true``; its SSE frames as (event name, data).
+
+    ``until=(gate, text)``: the upstream waits at ``gate`` until the client has seen ``text``;
+    the frames it had then are kept in ``EARLY[id(gate)]``. A proxy that waits for the whole
+    answer never sends ``text`` early, so the gate times out (``gate.timed_out``)."""
+    with httpx.stream("POST", **messages_request(proxy, stream=True, **body)) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = ""
+        for piece in response.iter_text():
+            text += piece
+            if until is not None and not until[0].release.is_set():
+                frames = sse_frames(text)
+                sent = "".join(d["delta"].get("text", "") for _, d in frames if "delta" in d)
+                if sent == until[1]:
+                    EARLY[id(until[0])] = frames
+                    until[0].release.set()
+    return sse_frames(text)
+
+
+EARLY: dict[int, list[tuple[str, dict[str, Any]]]] = {}
 
 
 def assemble(frames: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -108,6 +130,28 @@ def test_messages_stream_tool_use(rcase: Case, proxy: Proxy) -> None:
     assert_code_mode(seen)
     assert seen["stream"] is True
     assert seen["messages"][0]["content"].startswith("You are terse.")
+
+
+def test_messages_stream_sends_prose_while_the_upstream_still_writes(
+    rcase: Case, proxy: Proxy
+) -> None:
+    gate = Gate()
+    prose = "Let me look.\n"
+    answer = prose + code(
+        "# tool: get_weather", "get_weather(location='Paris')", "get_weather('Oslo')"
+    )
+    rcase.script(Scripted(content=answer, pause_after=len(prose) + 5, gate=gate))
+    frames = stream_messages(
+        proxy,
+        (gate, "Let me look."),
+        messages=[{"role": "user", "content": f"Paris and Oslo? [{rcase.key}]"}],
+    )
+    assert not gate.timed_out
+    early = [(name, data) for name, data in EARLY.pop(id(gate)) if name != "ping"]
+    assert [name for name, _ in early[:2]] == ["message_start", "content_block_start"]
+    assert {name for name, _ in early[2:]} == {"content_block_delta"}
+
+    assert_paris_and_oslo_tool_use(assemble(frames))
 
 
 def test_messages_stream_prose(rcase: Case, proxy: Proxy) -> None:
