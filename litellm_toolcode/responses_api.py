@@ -8,7 +8,7 @@ after it), and the per-request metadata that reaches spend logs is ``data["litel
 not ``data["metadata"]`` (litellm-facts.md sections 3 and 7). The Responses <-> chat conversions
 are LiteLLM's own (``LiteLLMCompletionResponsesConfig``, internal in litellm 1.106.2: pinned).
 
-``stream: true`` works, not progressively (``stream_responses``: the answer goes out once it is
+``stream: true`` is progressive (``stream_responses``: prose as it comes, code held, calls once
 settled). Not supported (HTTP 400 with a message saying so): ``previous_response_id`` (the
 plugin needs the whole history to show it as code), and non-function tools (web search, file
 search, MCP...). Requests without tools pass untouched.
@@ -23,7 +23,7 @@ from typing import Any
 from .config import AliasSettings
 from .errors import ModelOutputError, RequestError
 from .history import text_of
-from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request
+from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request, stream_assembler
 
 __all__ = [
     "ENDPOINT",
@@ -147,9 +147,19 @@ def endpoint_state(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return state if isinstance(state, Mapping) else None
 
 
+def _message_item(response_id: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": f"msg_{response_id}"[:64],
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
 async def _settle_output(
     data: Mapping[str, Any], state: Mapping[str, Any], response: Any, settle: Settle
-) -> None:
+) -> Any:
     """Read the answer in ``response`` (a ``ResponsesAPIResponse``) and replace its output by the
     reply, in place: ``function_call`` items for tool calls, a ``message`` item for prose."""
     from litellm.types.utils import Usage
@@ -162,15 +172,7 @@ async def _settle_output(
     ]
     output: list[Any] = list(kept)
     if reply.content:
-        output.append(
-            {
-                "type": "message",
-                "id": f"msg_{response.id}"[:64] if getattr(response, "id", None) else "msg_0",
-                "role": "assistant",
-                "status": "completed",
-                "content": [{"type": "output_text", "text": reply.content, "annotations": []}],
-            }
-        )
+        output.append(_message_item(str(getattr(response, "id", None) or "0"), reply.content))
     for call in reply.tool_calls:
         output.append(
             {
@@ -188,6 +190,7 @@ async def _settle_output(
         extra.input_tokens = (extra.input_tokens or 0) + usage.prompt_tokens
         extra.output_tokens = (extra.output_tokens or 0) + usage.completion_tokens
         extra.total_tokens = (extra.total_tokens or 0) + usage.total_tokens
+    return reply
 
 
 async def settle_responses(data: Mapping[str, Any], response: Any, settle: Settle) -> Any:
@@ -211,26 +214,44 @@ def _kind(event: Any) -> str:
     return str(getattr(kind, "value", kind))
 
 
-def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One finished output item as the Responses API streams it."""
-    kind, item_id = item.get("type"), item.get("id")
-    where = {"item_id": item_id, "output_index": index}
-    if kind == "message":
+def _message_events(
+    index: int, item: Mapping[str, Any], delta: str, *, opening: bool, closing: bool
+) -> list[dict[str, Any]]:
+    """Events of a ``message`` output item: its opening, a text delta, its closing (``item``
+    then holds the whole text)."""
+    where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    events: list[dict[str, Any]] = []
+    if opening:
+        started = {**item, "status": "in_progress", "content": []}
+        events += [
+            {"type": "response.output_item.added", "output_index": index, "item": started},
+            {"type": "response.content_part.added", **where, "part": part},
+        ]
+    if delta:
+        events.append({"type": "response.output_text.delta", **where, "delta": delta})
+    if closing:
         text = "".join(str(p.get("text", "")) for p in item.get("content") or [])
-        part = {"type": "output_text", "text": "", "annotations": []}
-        opening = {**item, "status": "in_progress", "content": []}
-        middle: list[dict[str, Any]] = [
-            {"type": "response.content_part.added", **where, "content_index": 0, "part": part},
-            {"type": "response.output_text.delta", **where, "content_index": 0, "delta": text},
-            {"type": "response.output_text.done", **where, "content_index": 0, "text": text},
+        events += [
+            {"type": "response.output_text.done", **where, "text": text},
             {
                 "type": "response.content_part.done",
                 **where,
-                "content_index": 0,
                 "part": {**part, "text": text, "logprobs": []},
             },
+            {"type": "response.output_item.done", "output_index": index, "item": dict(item)},
         ]
-    elif kind == "function_call":
+    return events
+
+
+def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One finished output item as the Responses API streams it."""
+    kind, item_id = item.get("type"), item.get("id")
+    if kind == "message":
+        text = "".join(str(p.get("text", "")) for p in item.get("content") or [])
+        return _message_events(index, item, text, opening=True, closing=True)
+    if kind == "function_call":
+        where = {"item_id": item_id, "output_index": index}
         arguments = str(item.get("arguments", ""))
         opening = {**item, "status": "in_progress", "arguments": ""}
         middle = [
@@ -249,32 +270,74 @@ def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
 async def stream_responses(
     data: Mapping[str, Any], state: Mapping[str, Any], response: AsyncIterator[Any], settle: Settle
 ) -> AsyncGenerator[Any, None]:
-    """A streamed Responses answer (LiteLLM's event objects) in code mode. ``response.created``
-    and ``response.in_progress`` go out as they arrive; the rest is read up to
-    ``response.completed``, whose response is settled exactly as without streaming, and sent as
-    one burst of events (``output_item.added``, text or ``function_call_arguments`` deltas,
-    ``output_item.done``, then ``response.completed``). Errors after the first event reach the
-    client as ``response.failed`` (LiteLLM's own error event for this endpoint)."""
+    """A streamed Responses answer (LiteLLM's event objects) in code mode, progressive like chat
+    completions (stream.py): ``response.created`` / ``response.in_progress`` as they arrive,
+    prose as ``output_text`` deltas of a message item (output index 0) as the model writes it,
+    possible code held. At ``response.completed`` the answer is settled exactly as without
+    streaming; the rest of the text, then the other items (``function_call`` with its
+    arguments, upstream reasoning) follow, and ``response.completed`` lists the same items in the
+    same order. Errors after the first event reach the client as ``response.failed`` (LiteLLM's
+    own error event for this endpoint)."""
     from litellm.llms.openai.responses.transformation import OpenAIResponsesAPIConfig
 
     sent = 0
+
+    def event_model(event: dict[str, Any]) -> Any:
+        model = OpenAIResponsesAPIConfig.get_event_model_class(event["type"])
+        return numbered(model.model_validate(event))
+
+    def numbered(event: Any) -> Any:
+        # Responses events are numbered in the order sent; bridged upstream events have None.
+        nonlocal sent
+        sent += 1
+        if hasattr(event, "model_copy"):
+            return event.model_copy(update={"sequence_number": sent - 1})
+        return event
+
+    assembler = stream_assembler(state)
+    message: dict[str, Any] | None = None  # the message item, once its first text went out
+    response_id = "0"
     last: Any = None
     async for event in response:
         kind = _kind(event)
         if kind in _FIRST or kind in _FAILED:
-            sent += 1
-            yield event
+            response_id = str(_field(_field(event, "response"), "id") or response_id)
+            yield numbered(event)
             if kind in _FAILED:
                 return
+        elif kind == "response.output_text.delta":
+            for piece in assembler.feed(str(_field(event, "delta") or "")):
+                if piece.kind != "content":  # <think> text is dropped, as unstreamed
+                    continue
+                opening = message is None
+                message = message or _message_item(response_id, "")
+                for built in _message_events(
+                    0, message, piece.text, opening=opening, closing=False
+                ):
+                    yield event_model(built)
         elif kind in _LAST:
             last = event
     if last is None:
         raise ModelOutputError("The upstream stream ended without a response.completed event.")
     # No await between the last upstream event and settle: its spend-log facts must land.
-    await _settle_output(data, state, last.response, settle)
-    for index, item in enumerate(_plain(last.response.output)):
-        for built in _item_events(index, item):
-            model = OpenAIResponsesAPIConfig.get_event_model_class(built["type"])
-            yield model.model_validate({**built, "sequence_number": sent})
-            sent += 1
-    yield last
+    reply = await _settle_output(data, state, last.response, settle)
+    items = _plain(last.response.output)
+    if message is None:
+        for index, item in enumerate(items):
+            for built in _item_events(index, item):
+                yield event_model(built)
+    else:  # the message went out first: it stays first, with all the text the client got
+        rest = "".join(
+            piece.text
+            for piece in assembler.finish(reply.content, reply.reasoning)
+            if piece.kind == "content"
+        )
+        message = _message_item(response_id, assembler.content + rest)
+        items = [message, *(i for i in items if i.get("type") != "message")]
+        last.response.output = items
+        for built in _message_events(0, message, rest, opening=False, closing=True):
+            yield event_model(built)
+        for index, item in enumerate(items[1:], 1):
+            for built in _item_events(index, item):
+                yield event_model(built)
+    yield numbered(last)

@@ -1,9 +1,9 @@
 """``stream: true`` on ``/v1/messages`` (Anthropic SSE, read with httpx: the anthropic SDK is not
 installed) and ``/v1/responses`` (the openai SDK) for a code-mode alias, through the real proxy.
 
-The plugin reads the upstream's stream to the end and sends the settled answer as one burst of
-the endpoint's own events; these tests check that the events are well formed and add up to the
-same answer as without streaming (test_endpoints.py).
+Prose goes out as the upstream writes it, code is held, calls follow once the answer is settled;
+these tests check that the events are well formed, come while the upstream still writes, and add
+up to the same answer as without streaming (test_endpoints.py).
 """
 
 from __future__ import annotations
@@ -265,6 +265,38 @@ def test_responses_stream_function_calls(rcase: Case, client: openai.OpenAI) -> 
     (seen,) = rcase.seen
     assert_code_mode(seen)
     assert seen["stream"] is True
+
+
+def test_responses_stream_sends_prose_while_the_upstream_still_writes(
+    rcase: Case, client: openai.OpenAI
+) -> None:
+    gate = Gate()
+    prose = "Checking.\n"
+    answer = prose + code("# tool: get_weather", "get_weather(location='Paris')")
+    rcase.script(Scripted(content=answer, pause_after=len(prose) + 5, gate=gate))
+    events, early, text = [], None, ""
+    with client.responses.create(
+        stream=True, model="coder", input=f"Paris? [{rcase.key}]", tools=[WEATHER]
+    ) as stream:
+        for event in stream:
+            events.append(event)
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            if text == "Checking." and not gate.release.is_set():
+                early = [e.type for e in events]
+                gate.release.set()
+    assert not gate.timed_out
+    assert early is not None and early[-1] == "response.output_text.delta"
+    assert "response.output_item.added" in early and "response.completed" not in early
+    final = events[-1].response
+    assert [item.type for item in final.output] == ["message", "function_call"]
+    assert final.output_text == "Checking."
+    assert function_calls(final.output) == [("get_weather", {"location": "Paris"})]
+    added = [e for e in events if e.type == "response.output_item.added"]
+    assert [(e.output_index, e.item.type) for e in added] == [(0, "message"), (1, "function_call")]
+    (done,) = [e for e in events if e.type == "response.output_text.done"]
+    assert done.text == "Checking." and done.item_id == final.output[0].id
+    assert [e.sequence_number for e in events] == list(range(len(events)))
 
 
 def test_responses_stream_helper_accumulates_the_calls(rcase: Case, client: openai.OpenAI) -> None:
