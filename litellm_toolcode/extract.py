@@ -37,6 +37,7 @@ class Answer:
 THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _OPENS_THOUGHT = re.compile(r"\s*<think>", re.IGNORECASE)
+_THOUGHT_TOKENS = re.compile(r"(</?think>|\n)", re.IGNORECASE)  # split: keeps tags and newlines
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _TOOL_COMMENT = re.compile(r"^#\s*tool\s*:\s*(?P<target>.*?)\s*$", re.IGNORECASE)
 # Fence languages whose blocks may hold tool calls; any other language (json, bash, ...) is prose.
@@ -123,52 +124,43 @@ def _strip_thoughts(text: str) -> tuple[list[str], list[str]]:
     """
     parts: list[str] = []
     thoughts: list[str] = []
-    part: list[str] = []  # pieces of the current prose part
-    line = ""  # the current line as _segment will see it, outside a fence
+    part = ""  # the current prose part, or the current thought while thinking
+    line = ""  # the current line as _segment will see it
     fence: str | None = None
-    tags_seen = False
-    pos = 0
-    while pos <= len(text):
-        newline = text.find("\n", pos)
-        eol = len(text) if newline < 0 else newline
-        if fence is not None:  # tags are code here; only whether the line closes matters
-            if closes_fence(text[pos:eol], fence):
-                fence = None
-            part.append(text[pos : eol + 1])
-            pos = eol + 1
-            continue
-        tag = THINK_TAG.search(text, pos, eol)
-        if tag is None:
-            part.append(text[pos : eol + 1])
-            if opening := _FENCE_OPEN.match(line + text[pos:eol]):
-                fence = opening["fence"]
-            line = ""
-            pos = eol + 1
-            continue
-        closing = bool(tag.group(1))
-        if closing and tags_seen:  # a stray "</think>" (e.g. a second one) is noise, not prose
-            part.append(text[pos : tag.start()])
-            line += text[pos : tag.start()]
-            pos = tag.end()
-            continue
-        if closing:  # the chat template pre-filled "<think>": all before this was thought
-            thoughts.append("".join(part) + text[pos : tag.start()])
-        else:
-            part.append(text[pos : tag.start()])
-            parts.append("".join(part))
-            if opening := _FENCE_OPEN.match(line + text[pos : tag.start()]):
-                fence = opening["fence"]
-        part, line, tags_seen = [], "", True
-        if not closing:
-            end = _THINK_CLOSE.search(text, tag.end())
-            if end is None:  # cut off while thinking: the rest is thought
-                thoughts.append(text[tag.end() :])
-                return parts, thoughts
-            thoughts.append(text[tag.end() : end.start()])
-            tag = end
-        pos = tag.end()
-    parts.append("".join(part))
+    thinking = tags_seen = False
+    for token in _THOUGHT_TOKENS.split(text):
+        tag = token.lower()  # only a tag token can equal "<think>" / "</think>"
+        if thinking:
+            if tag == "</think>":  # the first one closes the thought, fence or not
+                thoughts.append(part)
+                part, line, thinking = "", "", False
+            else:
+                part += token
+        elif fence is not None or tag not in ("<think>", "</think>"):  # text (tags in a fence)
+            part += token
+            if token != "\n":
+                line += token
+            elif fence is not None:
+                fence = None if closes_fence(line, fence) else fence
+                line = ""
+            else:
+                fence = _opened_fence(line)
+                line = ""
+        elif tag == "<think>":
+            parts.append(part)
+            fence = _opened_fence(line)  # the fence line goes on after the thought
+            part, line, thinking, tags_seen = "", "", True, True
+        elif not tags_seen:  # a lone "</think>": the template pre-filled "<think>"
+            thoughts.append(part)
+            part, line, tags_seen = "", "", True
+        # else: a stray "</think>" (e.g. a second one) is noise, not prose
+    (thoughts if thinking else parts).append(part)  # a thought cut off: the rest is thought
     return parts, thoughts
+
+
+def _opened_fence(line: str) -> str | None:
+    opening = _FENCE_OPEN.match(line)
+    return opening["fence"] if opening else None
 
 
 def _trim_blank_lines(text: str) -> str:
