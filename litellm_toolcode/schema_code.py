@@ -1,9 +1,8 @@
 """OpenAI ``tools`` (JSON Schema) -> one Python module: Pydantic argument models + typed stubs.
 
-The generated source is the single source of truth for validation: the host ``exec``s exactly
-that source and validates every call with the models it defines (the sandbox kernel runs the same
-source later). The model reads it too, with one change (``Toolset.shown``): a JSON ``number`` is
-written ``float`` rather than ``int | float``. Everything taken from the
+The generated source is both what the model reads in its system prompt and the single source of
+truth for validation: the host ``exec``s exactly that source and validates every call with the
+models it defines (the sandbox kernel runs the same source later). Everything taken from the
 client (names, descriptions, enum values, defaults) reaches the source only as a checked Python
 identifier or a Python literal, so a schema cannot inject code.
 """
@@ -15,12 +14,10 @@ import builtins
 import functools
 import hashlib
 import inspect
-import io
 import json
 import keyword
 import math
 import re
-import tokenize
 import traceback
 import typing
 import unicodedata
@@ -169,10 +166,6 @@ class Toolset:
     key: str  # sha256 hex of the canonical tools JSON
     tools: tuple[ToolSpec, ...]
     source: str  # the generated module source
-    # `source` as the model reads it: `int | float` written `float` (measured: with the union the
-    # model wrote 6.0 for "6%", with `float` 0.06; bench/prompt-log.md). Validation keeps the
-    # union, since `float` alone would turn a JSON 18 into 18.0.
-    shown: str
     signatures: Mapping[str, inspect.Signature]  # py_name -> signature of the stub
     model_names: frozenset[str]  # every generated pydantic class name
     _models: Mapping[str, type[BaseModel]] = field(repr=False)  # py_name -> arguments model
@@ -1435,7 +1428,6 @@ class _Builder:
             key=self.key,
             tools=tuple(specs),
             source=source,
-            shown=_as_shown(source),
             signatures=MappingProxyType(signatures),
             model_names=frozenset(c.name for c in classes),
             _models=MappingProxyType(models),
@@ -1561,28 +1553,6 @@ class _Builder:
             "params": one_line,
             "doc": _docstring(doc, "    ") if doc else None,
         }
-
-
-def _as_shown(source: str) -> str:
-    """`source` with each `int | float` annotation written `float` (strings and comments kept)."""
-    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    cuts: dict[int, list[tuple[int, int]]] = {}  # line -> column spans of "int | " to drop
-    for a, bar, b in zip(tokens, tokens[1:], tokens[2:], strict=False):
-        if (a.type, a.string, bar.string, b.type, b.string) == (
-            tokenize.NAME,
-            "int",
-            "|",
-            tokenize.NAME,
-            "float",
-        ) and a.start[0] == b.start[0]:
-            cuts.setdefault(a.start[0], []).append((a.start[1], b.start[1]))
-    lines = source.splitlines(keepends=True)
-    for row, spans in cuts.items():
-        line = lines[row - 1]
-        for start, end in reversed(spans):
-            line = line[:start] + line[end:]
-        lines[row - 1] = line
-    return "".join(lines)
 
 
 def _execute(source: str, owners: Mapping[str, str]) -> dict[str, Any]:
