@@ -132,6 +132,18 @@ def test_every_use_of_a_result_is_detected(sb: LoopThread, use: str) -> None:
     assert execution.result_used == "get_weather"
 
 
+def test_an_attribute_of_a_called_tool_is_a_use_of_its_result(sb: LoopThread) -> None:
+    # Seen from the real model (LangGraph agent): `f(...)` then `g(x=f.price)`, meaning f's result.
+    execution = sb.run(
+        "get_weather(location='Paris')\n"
+        "note(text=get_weather.temperature)\n"
+        "get_weather(location='Rome')"
+    )
+    assert [c.arguments["location"] for c in execution.calls] == ["Paris"]
+    assert execution.result_used == "get_weather"
+    assert sb.run("get_weather.__name__\nget_weather(location='Oslo')").result_used is None
+
+
 def test_a_swallowed_result_use_still_cuts_the_calls(sb: LoopThread) -> None:
     execution = sb.run(
         "w = get_weather(location='Paris')\n"

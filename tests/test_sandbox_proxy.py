@@ -61,6 +61,17 @@ def test_code_using_a_result_gets_the_calls_before(case: Case) -> None:
     assert ask_runner(case, "warm?") == [("get_weather", {"location": "Paris"})]
 
 
+def test_an_attribute_of_the_tool_itself_stands_for_its_result(case: Case) -> None:
+    case.script(
+        code(
+            "# tool: get_weather",
+            "get_weather(location='Paris')",
+            "get_weather(location=get_weather.nearest_city)",
+        )
+    )
+    assert ask_runner(case, "Paris and its neighbour") == [("get_weather", {"location": "Paris"})]
+
+
 def test_literal_only_alias_refuses_the_same_code(case: Case) -> None:
     loop = code("for c in ['A', 'B']:", "    get_weather(location=c)")
     case.script(loop, loop)

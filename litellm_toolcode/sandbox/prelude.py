@@ -191,6 +191,28 @@ def _plain(value, function, path):
         ) from None
 
 
+class _Tool:
+    """A tool in here: calling it records a call. Reading an attribute of the tool itself
+    (``find_flight.price`` after ``find_flight(...)``) is how models often write "its result",
+    so it counts as a use of that result, like an attribute of what the call returned."""
+
+    __slots__ = ("__signature__", "__wrapped__", "_name", "_record")
+
+    def __init__(self, name, record):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_record", record)
+        object.__setattr__(self, "__signature__", record.__signature__)
+        object.__setattr__(self, "__wrapped__", record)
+
+    def __call__(self, *args, **kwargs):
+        return object.__getattribute__(self, "_record")(*args, **kwargs)
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__"):  # __name__, __module__, ...: the function's own
+            return getattr(object.__getattribute__(self, "_record"), attribute)
+        _use(object.__getattribute__(self, "_name"))
+
+
 def _recorder(name, stub, model, var_kw):
     signature = inspect.signature(stub)
 
@@ -212,7 +234,7 @@ def _recorder(name, stub, model, var_kw):
         return ToolResult(name)
 
     record.__signature__ = signature
-    return record
+    return _Tool(name, record)
 
 
 def _error(exc):
