@@ -34,10 +34,11 @@ class Answer:
 
 
 # Shared with stream.py (not public): the streamed and the whole answer must split alike.
+# THINK_TAG spells the tag for the stream's scanner, _THOUGHT_TOKENS for _strip_thoughts' split
+# (keeping tags and newlines): keep the two alike.
 THINK_TAG = re.compile(r"<(/?)think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_THOUGHT_TOKENS = re.compile(r"(</?think>|\n)", re.IGNORECASE)
 _OPENS_THOUGHT = re.compile(r"\s*<think>", re.IGNORECASE)
-_THOUGHT_TOKENS = re.compile(r"(</?think>|\n)", re.IGNORECASE)  # split: keeps tags and newlines
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _TOOL_COMMENT = re.compile(r"^#\s*tool\s*:\s*(?P<target>.*?)\s*$", re.IGNORECASE)
 # Fence languages whose blocks may hold tool calls; any other language (json, bash, ...) is prose.
