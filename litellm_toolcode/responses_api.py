@@ -126,15 +126,21 @@ def _field(item: Any, name: str) -> Any:
     return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 
 
+def _message_text(item: Any) -> str:
+    """The text of a ``message`` output item (object or plain dict)."""
+    return "".join(
+        str(_field(part, "text"))
+        for part in _field(item, "content") or []
+        if _field(part, "type") == "output_text" and _field(part, "text")
+    )
+
+
 def _answer_text(response: Any) -> str:
-    parts: list[str] = []
-    for item in _field(response, "output") or []:
-        if _field(item, "type") != "message":
-            continue
-        for part in _field(item, "content") or []:
-            if _field(part, "type") == "output_text" and _field(part, "text"):
-                parts.append(str(_field(part, "text")))
-    return "".join(parts)
+    return "".join(
+        _message_text(item)
+        for item in _field(response, "output") or []
+        if _field(item, "type") == "message"
+    )
 
 
 Settle = Callable[[str | None, Mapping[str, Any], Mapping[str, Any], Any], Awaitable[Any]]
@@ -231,7 +237,7 @@ def _message_events(
     if delta:
         events.append({"type": "response.output_text.delta", **where, "delta": delta})
     if closing:
-        text = "".join(str(p.get("text", "")) for p in item.get("content") or [])
+        text = _message_text(item)
         events += [
             {"type": "response.output_text.done", **where, "text": text},
             {
@@ -248,8 +254,7 @@ def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One finished output item as the Responses API streams it."""
     kind, item_id = item.get("type"), item.get("id")
     if kind == "message":
-        text = "".join(str(p.get("text", "")) for p in item.get("content") or [])
-        return _message_events(index, item, text, opening=True, closing=True)
+        return _message_events(index, item, _message_text(item), opening=True, closing=True)
     if kind == "function_call":
         where = {"item_id": item_id, "output_index": index}
         arguments = str(item.get("arguments", ""))
