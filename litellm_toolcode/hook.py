@@ -96,7 +96,12 @@ def _record(data: Mapping[str, Any], **facts: Any) -> None:
         metadata["spend_logs_metadata"] = {**spend, **facts}
 
 
-def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
+def _as_read(text: str | None, settings: AliasSettings) -> str | None:
+    """An upstream answer as the stages read it (after the thought the template opened)."""
+    return start_in_thought(text) if settings.think_prefilled else text
+
+
+def _asker(data: Mapping[str, Any], usage: Usage, settings: AliasSettings) -> Ask:
     """Extra upstream calls go through LiteLLM's router (not the proxy: our hooks do not run
     again), attributed to the caller's key, and their usage is added to ``usage``."""
 
@@ -105,9 +110,7 @@ def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
         spend = metadata.get("spend_logs_metadata") or {}
         metadata["spend_logs_metadata"] = {**spend, "toolcode_round": round_number}
         sampling = {k: data[k] for k in _SAMPLING if data.get(k) is not None}
-        settings = (_state(data) or {}).get("settings", {})
-        log_payloads = bool(settings.get("log_payloads"))
-        logs.repair_round(data.get("model"), round_number, messages, log_payloads)
+        logs.repair_round(data.get("model"), round_number, messages, settings.log_payloads)
         response = await _router().acompletion(
             model=data["model"], messages=messages, metadata=metadata, **sampling
         )
@@ -117,8 +120,8 @@ def _asker(data: Mapping[str, Any], usage: Usage) -> Ask:
             usage.completion_tokens += extra.completion_tokens or 0
             usage.total_tokens += extra.total_tokens or 0
         answer: str | None = response.choices[0].message.content
-        logs.raw_answer(data.get("model"), answer, log_payloads, round_number)
-        return start_in_thought(answer) if settings.get("think_prefilled") else answer
+        logs.raw_answer(data.get("model"), answer, settings.log_payloads, round_number)
+        return _as_read(answer, settings)
 
     return ask
 
@@ -130,12 +133,12 @@ async def _settle(
     logs.raw_answer(data.get("model"), text, settings.log_payloads)
     try:
         settled = await settle(
-            start_in_thought(text) if settings.think_prefilled else text,
+            _as_read(text, settings),
             data.get("messages") or [],
             build_toolset(state["tools"]),  # cached by content hash: no schema work twice
             Choice(**state["choice"]),
             max_rounds=settings.max_repair_rounds,
-            ask=_asker(data, usage),
+            ask=_asker(data, usage, settings),
             execute=_executor(data) if settings.execution == "auto" else None,
         )
     except ToolcodeError as exc:
