@@ -9,6 +9,7 @@ up to the same answer as without streaming (test_endpoints.py).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -47,30 +48,34 @@ def sse_frames(text: str) -> list[tuple[str, dict[str, Any]]]:
     return frames
 
 
-def stream_messages(
-    proxy: Proxy, until: tuple[Gate, str] | None = None, **body: Any
-) -> list[tuple[str, dict[str, Any]]]:
-    """POST a /v1/messages request with ``stream: true``; its SSE frames as (event name, data).
+@dataclass
+class Until:
+    """The upstream waits at ``gate`` until the client has seen ``text``; ``frames`` then holds
+    the frames the client had. A proxy that waits for the whole answer never sends ``text``
+    early, so the gate times out (``gate.timed_out``)."""
 
-    ``until=(gate, text)``: the upstream waits at ``gate`` until the client has seen ``text``;
-    the frames it had then are kept in ``EARLY[id(gate)]``. A proxy that waits for the whole
-    answer never sends ``text`` early, so the gate times out (``gate.timed_out``)."""
+    gate: Gate
+    text: str
+    frames: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def stream_messages(
+    proxy: Proxy, until: Until | None = None, **body: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """POST a /v1/messages request with ``stream: true``; its SSE frames as (event name, data)."""
     with httpx.stream("POST", **messages_request(proxy, stream=True, **body)) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         text = ""
         for piece in response.iter_text():
             text += piece
-            if until is not None and not until[0].release.is_set():
+            if until is not None and not until.gate.release.is_set():
                 frames = sse_frames(text)
                 sent = "".join(d["delta"].get("text", "") for _, d in frames if "delta" in d)
-                if sent == until[1]:
-                    EARLY[id(until[0])] = frames
-                    until[0].release.set()
+                if sent == until.text:
+                    until.frames = frames
+                    until.gate.release.set()
     return sse_frames(text)
-
-
-EARLY: dict[int, list[tuple[str, dict[str, Any]]]] = {}
 
 
 def assemble(frames: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -141,13 +146,12 @@ def test_messages_stream_sends_prose_while_the_upstream_still_writes(
         "# tool: get_weather", "get_weather(location='Paris')", "get_weather('Oslo')"
     )
     rcase.script(Scripted(content=answer, pause_after=len(prose) + 5, gate=gate))
+    until = Until(gate, "Let me look.")
     frames = stream_messages(
-        proxy,
-        (gate, "Let me look."),
-        messages=[{"role": "user", "content": f"Paris and Oslo? [{rcase.key}]"}],
+        proxy, until, messages=[{"role": "user", "content": f"Paris and Oslo? [{rcase.key}]"}]
     )
     assert not gate.timed_out
-    early = [(name, data) for name, data in EARLY.pop(id(gate)) if name != "ping"]
+    early = [(name, data) for name, data in until.frames if name != "ping"]
     assert [name for name, _ in early[:2]] == ["message_start", "content_block_start"]
     assert {name for name, _ in early[2:]} == {"content_block_delta"}
 
