@@ -97,7 +97,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
         max_result_chars=settings.max_tool_result_chars,
     )
     system = (
-        system_prompt(toolset.source, history.client_system)
+        system_prompt(toolset.prompt_source, history.client_system)
         if choice.mode != "none"
         else history.client_system
     )

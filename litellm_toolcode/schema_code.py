@@ -166,6 +166,9 @@ class Toolset:
     key: str  # sha256 hex of the canonical tools JSON
     tools: tuple[ToolSpec, ...]
     source: str  # the generated module source
+    # what the model is shown: `source` without the argument models that only repeat their
+    # stub's signature (bench/prompt-log.md: the repeats cost accuracy on BFCL simple)
+    prompt_source: str
     signatures: Mapping[str, inspect.Signature]  # py_name -> signature of the stub
     model_names: frozenset[str]  # every generated pydantic class name
     _models: Mapping[str, type[BaseModel]] = field(repr=False)  # py_name -> arguments model
@@ -1386,6 +1389,7 @@ class _Builder:
             forward, first_forward = False, 0
             for i, cls in enumerate(ordered):
                 block, cls_forward = self._class_block(cls, defined, used)
+                block["repeats_stub"] = _repeats_stub(cls)
                 blocks.append(block)
                 defined.add(cls.name)
                 owners[cls.name] = raw.name
@@ -1410,14 +1414,12 @@ class _Builder:
                 )
             )
 
-        imports = [
+        imports: list[tuple[str, list[str]]] = [
             ("typing", [n for n in ("Annotated", "Any", "Literal") if n in used]),
             ("pydantic", [n for n in ("BaseModel", "ConfigDict", "Field") if n in used]),
         ]
-        source = _ENV.get_template("toolset.py.j2").render(
-            imports=[(m, names) for m, names in imports if names], blocks=blocks, rebuild=rebuild
-        )
-        source = source.lstrip("\n")
+        source = _render_module(imports, blocks, rebuild)
+        prompt_source = _prompt_view(imports, blocks, rebuild)
         namespace = _execute(source, owners)
         models: dict[str, type[BaseModel]] = {}
         signatures: dict[str, inspect.Signature] = {}
@@ -1428,6 +1430,7 @@ class _Builder:
             key=self.key,
             tools=tuple(specs),
             source=source,
+            prompt_source=prompt_source,
             signatures=MappingProxyType(signatures),
             model_names=frozenset(c.name for c in classes),
             _models=MappingProxyType(models),
@@ -1553,6 +1556,64 @@ class _Builder:
             "params": one_line,
             "doc": _docstring(doc, "    ") if doc else None,
         }
+
+
+def _render_module(
+    imports: Sequence[tuple[str, Sequence[str]]],
+    blocks: Sequence[Mapping[str, Any]],
+    rebuild: Sequence[str],
+) -> str:
+    source = _ENV.get_template("toolset.py.j2").render(
+        imports=[(m, names) for m, names in imports if names], blocks=blocks, rebuild=rebuild
+    )
+    return source.lstrip("\n")
+
+
+def _prompt_view(
+    imports: Sequence[tuple[str, Sequence[str]]],
+    blocks: Sequence[Mapping[str, Any]],
+    rebuild: Sequence[str],
+) -> str:
+    """The module without the argument models that say nothing their stub does not, unless
+    another block names them (a schema whose $ref points back at its root)."""
+    texts = [_render_module((), [b], ()) for b in blocks]
+    hidden = {
+        b["name"]
+        for i, b in enumerate(blocks)
+        if b.get("repeats_stub")
+        and not any(re.search(rf"\b{b['name']}\b", text) for j, text in enumerate(texts) if j != i)
+    }
+    if not hidden:
+        return _render_module(imports, blocks, rebuild)
+    kept = [b for b in blocks if b["name"] not in hidden]
+    kept_rebuild = [name for name in rebuild if name not in hidden]
+    body = _render_module((), kept, kept_rebuild)
+    used = [(m, [n for n in names if re.search(rf"\b{n}\b", body)]) for m, names in imports]
+    return _render_module(used, kept, kept_rebuild)
+
+
+def _repeats_stub(cls: _Class) -> bool:
+    """An argument model whose fields are exactly the stub's parameters: no constraints, no
+    extra properties, no docstring (aliases only matter to the host, which maps names)."""
+    return (
+        cls.is_args
+        and not cls.extra
+        and cls.extra_ty is None
+        and not cls.doc
+        and not any(_constrained(f.ty) for f in cls.fields)
+    )
+
+
+def _constrained(ty: _Ty) -> bool:
+    if isinstance(ty, _Con):
+        return True
+    if isinstance(ty, _List):
+        return _constrained(ty.item)
+    if isinstance(ty, _Dict):
+        return _constrained(ty.value)
+    if isinstance(ty, _Tuple | _Union):
+        return any(_constrained(t) for t in (ty.items if isinstance(ty, _Tuple) else ty.arms))
+    return False
 
 
 def _execute(source: str, owners: Mapping[str, str]) -> dict[str, Any]:

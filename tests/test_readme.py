@@ -15,4 +15,4 @@ def test_readme_example_system_message_is_what_the_plugin_sends() -> None:
     text = README.read_text()
     start = text.index("````text\n# Tools") + len("````text\n")
     shown = text[start : text.index("\n````", start)]
-    assert shown == system_prompt(build_toolset([WEATHER]).source, None)
+    assert shown == system_prompt(build_toolset([WEATHER]).prompt_source, None)

@@ -882,6 +882,53 @@ def test_pydantic_v1_style_definitions_and_allof_ref() -> None:
     assert toolset.validate("f", {"unit": "c"}) == {"unit": "c"}
 
 
+def test_weather_prompt_source_drops_the_model_that_repeats_the_stub() -> None:
+    toolset = build_toolset([WEATHER])
+    assert toolset.prompt_source == (
+        "from typing import Any, Literal\n"
+        "\n\n"
+        "def get_weather("
+        'location: str, unit: Literal["celsius", "fahrenheit"] | None = None) -> Any:\n'
+        '    """Get the current weather for a city.\n'
+        "\n"
+        "    Args:\n"
+        "        location: City name, e.g. London\n"
+        '    """\n'
+        "    ...\n"
+    )
+    assert "class GetWeatherArgs(BaseModel)" in toolset.source  # still validates the calls
+
+
+# (parameters, argument models the prompt shows): a model is shown when it says more than
+# its stub's signature, or when another block names it.
+PROMPT_MODELS = [
+    (obj({"a": {"type": "string"}}), []),
+    (obj({"a": {"type": "integer", "minimum": 1}}), ["FArgs"]),
+    (obj({"a": {"type": "array", "items": {"type": "string", "maxLength": 3}}}), ["FArgs"]),
+    (obj({"a": {"type": "string"}}, additionalProperties={"type": "integer"}), ["FArgs"]),
+    (obj({"n": obj({"a": {"type": "string"}})}), ["FN"]),
+    (obj({"v": {"type": "integer"}, "child": {"$ref": "#"}}), ["Model"]),
+    (obj({"user-id": {"type": "string"}}, ["user-id"]), []),  # an alias is the host's business
+]
+
+
+@pytest.mark.parametrize(("parameters", "shown"), PROMPT_MODELS)
+def test_prompt_source_shows_the_models_that_say_more(
+    parameters: dict[str, Any], shown: list[str]
+) -> None:
+    toolset = one(parameters)
+    tree = assert_safe_source(toolset.prompt_source)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert classes == shown
+    # the view is the module minus whole blocks: what it shows is what the host executes, and
+    # it runs on its own with the same stub
+    for block in toolset.prompt_source.split("\n\n\n")[1:]:
+        assert block.strip() in toolset.source
+    alone: dict[str, Any] = {"__name__": "litellm_toolcode_tools"}  # as the host runs it
+    exec(compile(toolset.prompt_source, "<view>", "exec", dont_inherit=True), alone)
+    assert str(inspect.signature(alone["f"])) == str(toolset.signatures["f"])
+
+
 def test_mutual_recursion() -> None:
     schema = {
         "$defs": {

@@ -9,6 +9,7 @@ stay out). Set ``HYPOTHESIS_PROFILE=thorough`` for a longer run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import keyword
 import os
@@ -309,6 +310,21 @@ def test_validate_returns_the_same_json(
         mapping = toolset.argument_names(spec.py_name)
         py_arguments = {mapping[k]: v for k, v in arguments.items()}
         assert canonical(toolset.validate(spec.py_name, py_arguments)) == canonical(arguments)
+
+
+@given(tools_and_calls())
+def test_the_prompt_view_runs_alone_with_the_same_stubs(
+    case: tuple[list[dict[str, Any]], list[tuple[str, Json]]],
+) -> None:
+    """What the model is shown (the module less the argument models that repeat a stub) is
+    itself a module: every name it uses is defined in it, each stub reads as in the host's."""
+    toolset = build_toolset(case[0])
+    alone: dict[str, Any] = {"__name__": "litellm_toolcode_tools"}
+    exec(compile(toolset.prompt_source, "<view>", "exec", dont_inherit=True), alone)
+    for spec in toolset.tools:
+        assert str(inspect.signature(alone[spec.py_name])) == str(
+            toolset.signatures[spec.py_name]
+        ), toolset.prompt_source
 
 
 @given(st.sampled_from(["integer", "number", "float"]), st.booleans())
