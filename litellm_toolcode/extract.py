@@ -92,6 +92,15 @@ def split_answer(text: str | None, function_names: Collection[str]) -> Answer:
     parts, thoughts = _strip_thoughts(text.replace("\r\n", "\n").replace("\r", "\n"))
     reasoning = _join_paragraphs(thoughts)
     items = _classify_blocks(_segment(_join_paragraphs(parts) or ""), names)
+    # A fence left open with nothing in it carries nothing: it is the stray closing fence of
+    # unfenced code (`get_weather(city="Paris")` then a lone ```), not prose for the client.
+    items = [
+        item
+        for item in items
+        if not (
+            isinstance(item, _Block) and item.close_line is None and not "".join(item.body).strip()
+        )
+    ]
     if not any(isinstance(item, _Code) for item in items):
         items = _find_unfenced_code(items, names)
     code_parts = [item.source for item in items if isinstance(item, _Code)]

@@ -27,6 +27,28 @@ CASES: list[tuple[str, str | None, str | None, str | None, str | None]] = [
         None,
     ),
     ("prose-assignment-not-call", "x = 1", None, "x = 1", None),
+    # --- a stray closing fence after unfenced code is not prose ---
+    (
+        "unfenced-then-lone-fence",
+        f"# tool: get_weather\nget_weather(city='Paris')\n{F}",
+        "# tool: get_weather\nget_weather(city='Paris')",
+        None,
+        None,
+    ),
+    (
+        "prose-then-lone-fence",
+        f"No tool needed: it is sunny.\n{F}",
+        None,
+        "No tool needed: it is sunny.",
+        None,
+    ),
+    (
+        "lone-fence-with-code-after-is-a-block",
+        f"Here:\n{F}\nget_time()",
+        "get_time()",
+        "Here:",
+        None,
+    ),
     # --- fence styles ---
     (
         "python-marker",

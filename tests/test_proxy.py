@@ -229,6 +229,14 @@ def test_code_without_the_usual_fence(case: Case, answer: str) -> None:
     assert result.calls() == [("get_weather", {"location": "Lima"})]
 
 
+def test_a_stray_closing_fence_after_bare_code_is_not_content(case: Case) -> None:
+    # the real model's answer in a LangGraph run: no opening fence, a closing one
+    case.script("# tool: get_weather\nget_weather(location='Lima')\n```")
+    result = case.ask(messages=[case.user("Lima?")], tools=[WEATHER])
+    assert result.calls() == [("get_weather", {"location": "Lima"})]
+    assert not result.content
+
+
 def test_odd_tool_names_are_mangled_and_mapped_back(case: Case) -> None:
     calls = ("get_weather(city='A')", "weather_lookup(city='B')", "class_(from_='C')")
     case.script(code("# tool: get_weather", *calls))
