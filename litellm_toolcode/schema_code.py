@@ -1611,13 +1611,16 @@ def _constrained(ty: _Ty) -> bool:
         return _constrained(ty.item)
     if isinstance(ty, _Dict):
         return _constrained(ty.value)
-    if isinstance(ty, _Tuple | _Union):
-        return any(_constrained(t) for t in (ty.items if isinstance(ty, _Tuple) else ty.arms))
+    if isinstance(ty, _Tuple):
+        return any(_constrained(t) for t in ty.items)
+    if isinstance(ty, _Union):
+        return any(_constrained(t) for t in ty.arms)
     return False
 
 
 def _execute(source: str, owners: Mapping[str, str]) -> dict[str, Any]:
-    """Run the generated module into a fresh namespace (exactly what the prompt shows)."""
+    """Run the generated module into a fresh namespace (the prompt shows it less the argument
+    models that repeat their stubs, see ``_prompt_view``)."""
     namespace: dict[str, Any] = {"__name__": "litellm_toolcode_tools"}
     try:
         # our own generated code; dont_inherit keeps this module's __future__ import out of it
