@@ -92,15 +92,6 @@ def split_answer(text: str | None, function_names: Collection[str]) -> Answer:
     parts, thoughts = _strip_thoughts(text.replace("\r\n", "\n").replace("\r", "\n"))
     reasoning = _join_paragraphs(thoughts)
     items = _classify_blocks(_segment(_join_paragraphs(parts) or ""), names)
-    # A fence left open with nothing in it carries nothing: it is the stray closing fence of
-    # unfenced code (`get_weather(city="Paris")` then a lone ```), not prose for the client.
-    items = [
-        item
-        for item in items
-        if not (
-            isinstance(item, _Block) and item.close_line is None and not "".join(item.body).strip()
-        )
-    ]
     if not any(isinstance(item, _Code) for item in items):
         items = _find_unfenced_code(items, names)
     code_parts = [item.source for item in items if isinstance(item, _Code)]
@@ -187,7 +178,8 @@ def _join_paragraphs(parts: Sequence[str]) -> str | None:
 
 
 def _segment(text: str) -> list[_Item]:
-    """Split text into prose lines and fenced blocks (an unclosed last fence runs to the end)."""
+    """Split text into prose lines and fenced blocks (an unclosed last fence runs to the end;
+    one with nothing after it is dropped)."""
     items: list[_Item] = []
     lines = text.split("\n")
     i = 0
@@ -212,7 +204,10 @@ def _segment(text: str) -> list[_Item]:
                     block.close_line = fence
                 break
             block.body.append(line)
-        items.append(block)
+        # A fence left open with nothing after it carries nothing: it is the stray closing fence
+        # of unfenced code (`get_weather(city="Paris")` then a lone ```), not prose.
+        if block.close_line is not None or "".join(block.body).strip():
+            items.append(block)
     return items
 
 
