@@ -1,8 +1,9 @@
 """OpenAI ``tools`` (JSON Schema) -> one Python module: Pydantic argument models + typed stubs.
 
-The generated source is both what the model reads in its system prompt and the single source of
-truth for validation: the host ``exec``s exactly that source and validates every call with the
-models it defines (the sandbox kernel runs the same source later). Everything taken from the
+The generated source is the single source of truth for validation: the host ``exec``s exactly
+that source and validates every call with the models it defines (the sandbox kernel runs the same
+source later). The model reads it less the argument models that only repeat their stub
+(``Toolset.prompt_source``): whole blocks left out, nothing rewritten. Everything taken from the
 client (names, descriptions, enum values, defaults) reaches the source only as a checked Python
 identifier or a Python literal, so a schema cannot inject code.
 """

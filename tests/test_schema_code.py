@@ -64,6 +64,19 @@ WEATHER = tool(
 )
 
 
+# the stub of WEATHER, as both the module and the prompt's view of it write it
+WEATHER_STUB = (
+    "def get_weather("
+    'location: str, unit: Literal["celsius", "fahrenheit"] | None = None) -> Any:\n'
+    '    """Get the current weather for a city.\n'
+    "\n"
+    "    Args:\n"
+    "        location: City name, e.g. London\n"
+    '    """\n'
+    "    ...\n"
+)
+
+
 def test_weather_source_shape() -> None:
     toolset = build_toolset([WEATHER])
     assert toolset.source == (
@@ -74,15 +87,7 @@ def test_weather_source_shape() -> None:
         '    model_config = ConfigDict(extra="forbid")\n'
         "    location: str\n"
         '    unit: Literal["celsius", "fahrenheit"] | None = None\n'
-        "\n\n"
-        "def get_weather("
-        'location: str, unit: Literal["celsius", "fahrenheit"] | None = None) -> Any:\n'
-        '    """Get the current weather for a city.\n'
-        "\n"
-        "    Args:\n"
-        "        location: City name, e.g. London\n"
-        '    """\n'
-        "    ...\n"
+        "\n\n" + WEATHER_STUB
     )
     assert_safe_source(toolset.source)
     [spec] = toolset.tools
@@ -884,18 +889,7 @@ def test_pydantic_v1_style_definitions_and_allof_ref() -> None:
 
 def test_weather_prompt_source_drops_the_model_that_repeats_the_stub() -> None:
     toolset = build_toolset([WEATHER])
-    assert toolset.prompt_source == (
-        "from typing import Any, Literal\n"
-        "\n\n"
-        "def get_weather("
-        'location: str, unit: Literal["celsius", "fahrenheit"] | None = None) -> Any:\n'
-        '    """Get the current weather for a city.\n'
-        "\n"
-        "    Args:\n"
-        "        location: City name, e.g. London\n"
-        '    """\n'
-        "    ...\n"
-    )
+    assert toolset.prompt_source == "from typing import Any, Literal\n\n\n" + WEATHER_STUB
     assert "class GetWeatherArgs(BaseModel)" in toolset.source  # still validates the calls
 
 
