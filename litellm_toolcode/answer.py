@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from .bounds import MAX_CALLS_PER_ANSWER, Run, runner
 from .check import LiteralCall, ResultUsedError, read_literal_calls
 from .errors import (
     ExecutionUnavailableError,
+    LimitError,
     ModelOutputError,
     ToolChoiceError,
     UnknownToolError,
@@ -112,11 +114,16 @@ def interpret(text: str | None, toolset: Toolset) -> Reply:
     return _reply(answer, toolset, literal_calls)
 
 
-async def interpret_executing(text: str | None, toolset: Toolset, execute: Executor) -> Reply:
+async def interpret_executing(
+    text: str | None, toolset: Toolset, execute: Executor, run: Run | None = None
+) -> Reply:
     """Like ``interpret``, but code the literal path cannot read is run by ``execute`` (the
-    sandbox); the calls it recorded are validated here like literal ones."""
+    sandbox); the calls it recorded are validated here like literal ones. The CPU-bound steps
+    go through ``run`` (default: as the answer's size says, ``bounds.runner``)."""
+    run = run or runner(len(text or ""))
     try:
-        return interpret(text, toolset)
+        reply: Reply = await run(interpret, text, toolset)
+        return reply
     except (ExecutionUnavailableError, UnknownToolError) as exc:
         # `obj.method()` is no tool in the literal path, but may be fine Python to run
         if isinstance(exc, UnknownToolError) and "." not in exc.name:
@@ -124,7 +131,9 @@ async def interpret_executing(text: str | None, toolset: Toolset, execute: Execu
         answer = split_answer(text, toolset.signatures.keys())
         if answer.code is None:
             raise
-    return _reply(answer, toolset, await execute(answer.code, toolset))
+    calls = await execute(answer.code, toolset)
+    executed: Reply = await run(_reply, answer, toolset, calls)
+    return executed
 
 
 def _reply(answer: Answer, toolset: Toolset, literal_calls: tuple[LiteralCall, ...]) -> Reply:
@@ -132,6 +141,12 @@ def _reply(answer: Answer, toolset: Toolset, literal_calls: tuple[LiteralCall, .
         raise ModelOutputError(
             "The model's code block holds no function call. Call one of: "
             + ", ".join(toolset.signatures)
+        )
+    if len(literal_calls) > MAX_CALLS_PER_ANSWER:
+        raise LimitError(
+            f"The answer makes {len(literal_calls)} calls; at most {MAX_CALLS_PER_ANSWER} are "
+            "read from one answer. Make fewer calls.",
+            bound="answer_calls",
         )
     calls = tuple(
         ToolCall(

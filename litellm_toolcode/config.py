@@ -51,6 +51,13 @@ class AliasSettings(BaseModel):
         description="A tool whose definition (name, description, schema as JSON) is longer "
         "than this gets HTTP 400: it would flood the model's context.",
     )
+    max_tools_chars: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        description="All tool definitions of one request together (as JSON) longer than this "
+        "get HTTP 400: turning them into code takes about 3 s of CPU per MB (on a worker "
+        "thread, off the event loop).",
+    )
     log_payloads: bool = Field(
         default=False,
         description="Debug mode: log the generated prompt, the model's raw answers and "

@@ -12,7 +12,9 @@ __all__ = [
     "CodeSyntaxError",
     "ConfigError",
     "ExecutionUnavailableError",
+    "LimitError",
     "ModelOutputError",
+    "PatternTimeoutError",
     "RequestError",
     "SchemaError",
     "ToolArgumentError",
@@ -27,11 +29,14 @@ class ToolcodeError(Exception):
 
     status_code: int = 500
     error_type: str = "toolcode_error"
+    bound: str | None = None  # the documented bound this error reports (for spend logs)
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, bound: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        if bound is not None:
+            self.bound = bound
 
 
 class ConfigError(ToolcodeError):
@@ -95,3 +100,14 @@ class ExecutionUnavailableError(ModelOutputError):
 
 class ToolChoiceError(ModelOutputError):
     """The answer ignores the request's ``tool_choice`` or ``parallel_tool_calls``."""
+
+
+class PatternTimeoutError(ToolArgumentError):
+    """Checking a value against the schema ran out of time (a pattern, or the whole residual
+    JSON Schema check): the value is neither accepted nor guessed at."""
+
+    bound = "check_time"
+
+
+class LimitError(ModelOutputError):
+    """The answer is larger than the plugin reads (characters or calls); ``bound`` says which."""

@@ -16,6 +16,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream, Usage
 
 from . import logs, sandbox
 from .answer import Choice, Executor
+from .bounds import off_loop
 from .config import AliasSettings, settings_for
 from .errors import ConfigError, ModelOutputError, ToolcodeError
 from .extract import start_in_thought
@@ -35,8 +36,7 @@ from .responses_api import (
     settle_responses,
     stream_responses,
 )
-from .rewrite import STATE_KEY, rewrite_request, stream_assembler
-from .schema_code import build_toolset
+from .rewrite import STATE_KEY, request_toolset, rewrite_request, stream_assembler
 
 __all__ = ["ToolcodeHandler"]
 
@@ -135,14 +135,14 @@ async def _settle(
         settled = await settle(
             _as_read(text, settings),
             data.get("messages") or [],
-            build_toolset(state["tools"]),  # cached by content hash: no schema work twice
+            await request_toolset(state),  # the pre-call hook's: no schema work twice
             Choice(**state["choice"]),
             max_rounds=settings.max_repair_rounds,
             ask=_asker(data, usage, settings),
             execute=_executor(data) if settings.execution == "auto" else None,
         )
     except ToolcodeError as exc:
-        _record(data, toolcode_outcome=type(exc).__name__)
+        _record(data, toolcode_outcome=type(exc).__name__, toolcode_bound=exc.bound)
         logs.rejected(data.get("model"), exc, settings.log_payloads)
         raise _proxy_error(exc) from None
     # Without repair rounds nothing above suspended, so these facts reach the spend log; the
@@ -153,6 +153,7 @@ async def _settle(
         toolcode_calls=len(settled.reply.tool_calls),
         toolcode_rounds=settled.rounds,
         toolcode_errors=list(settled.errors),
+        toolcode_bounds=list(settled.bounds),
     )
     logs.settled(data.get("model"), settled, settings.log_payloads)
     return settled
@@ -181,12 +182,16 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
             settings = _alias_settings(str(data.get("model")))
             if not settings.enabled:
                 return data
-            rewritten = rewriter(data, settings)
+            # Schema conversion grows with the tools (~3 s per MB on a cache miss) and history
+            # rendering with the messages: neither may hold the event loop.
+            rewritten = await off_loop(rewriter, data, settings)
             if settings.execution == "auto":
                 sandbox.warm()  # spares start while the upstream thinks
             logs.rewritten(rewritten, settings.log_payloads)
             return rewritten
         except ToolcodeError as exc:
+            if exc.bound is not None:
+                _record(data, toolcode_bound=exc.bound)
             logs.refused(data.get("model"), exc)
             raise _proxy_error(exc) from None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .answer import Choice, Executor, Reply, enforce, interpret, interpret_executing
+from .bounds import runner
 from .errors import ModelOutputError
 from .extract import split_answer
 from .prompt import render
@@ -28,6 +29,7 @@ class Settled:
     reply: Reply
     rounds: int  # extra upstream calls made (repairs and the plain-answer round)
     errors: tuple[str, ...]  # the error kind of each rejected answer, in order
+    bounds: tuple[str, ...] = ()  # the bounds (errors.ToolcodeError.bound) those errors hit
 
 
 def read_reply(text: str | None, toolset: Toolset, choice: Choice) -> Reply:
@@ -43,10 +45,13 @@ def read_reply(text: str | None, toolset: Toolset, choice: Choice) -> Reply:
 async def read_reply_executing(
     text: str | None, toolset: Toolset, choice: Choice, execute: Executor | None
 ) -> Reply:
-    """``read_reply``, running code that needs execution with ``execute`` (when given)."""
+    """``read_reply``, running code that needs execution with ``execute`` (when given).
+    A long answer is read off the event loop (``bounds.runner``)."""
+    run = runner(len(text or ""))
     if execute is None or choice.mode == "none":
-        return read_reply(text, toolset, choice)
-    reply = await interpret_executing(text, toolset, execute)
+        reply: Reply = await run(read_reply, text, toolset, choice)
+        return reply
+    reply = await interpret_executing(text, toolset, execute, run)
     enforce(reply, choice)
     return reply
 
@@ -68,6 +73,7 @@ async def settle(
     """
     history = list(messages)
     errors: list[str] = []
+    hit: list[str] = []
     rounds = 0
     while True:
         try:
@@ -75,6 +81,8 @@ async def settle(
             break
         except ModelOutputError as exc:
             errors.append(type(exc).__name__)
+            if exc.bound is not None:
+                hit.append(exc.bound)
             if len(errors) > max_rounds:
                 raise
             history += [
@@ -101,4 +109,4 @@ async def settle(
         rounds += 1
         answer = split_answer(await ask(history, rounds), ())
         reply = Reply(content=answer.content, reasoning=reply.reasoning, tool_calls=())
-    return Settled(reply=reply, rounds=rounds, errors=tuple(errors))
+    return Settled(reply=reply, rounds=rounds, errors=tuple(errors), bounds=tuple(hit))

@@ -8,17 +8,19 @@ from dataclasses import asdict
 from typing import Any
 
 from .answer import Choice
+from .bounds import off_loop
 from .config import AliasSettings
 from .errors import RequestError
 from .history import rewrite_messages
 from .prompt import system_prompt
-from .schema_code import Toolset, build_toolset
+from .schema_code import Toolset, build_toolset, cached_toolset
 from .stream import StreamAssembler
 
 __all__ = [
     "STATE_KEY",
     "TOOL_FIELDS",
     "refuse_unsupported",
+    "request_toolset",
     "rewrite_request",
     "stream_assembler",
 ]
@@ -51,16 +53,27 @@ def _check_size(tools: list[Any], settings: AliasSettings) -> None:
         raise RequestError(
             f"{len(tools)} tools given; this model accepts at most {settings.max_tools}",
             param="tools",
+            bound="tools",
         )
+    total = 0
     for index, tool in enumerate(tools):
         size = len(json.dumps(tool, ensure_ascii=False, default=str))
+        total += size
         if size > settings.max_tool_chars:
             name = ((tool.get("function") or {}) if isinstance(tool, Mapping) else {}).get("name")
             raise RequestError(
                 f"tools[{index}] ({name!r}) is {size} characters of JSON; this model accepts "
                 f"at most {settings.max_tool_chars} per tool",
                 param="tools",
+                bound="tool_chars",
             )
+    if total > settings.max_tools_chars:
+        raise RequestError(
+            f"the tools are {total} characters of JSON together; this model accepts at most "
+            f"{settings.max_tools_chars} (model_info.toolcode.max_tools_chars)",
+            param="tools",
+            bound="tools_chars",
+        )
 
 
 def refuse_unsupported(
@@ -110,6 +123,8 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     metadata = data.setdefault("metadata", {})
     metadata[STATE_KEY] = {
         "tools": tools,
+        "toolset": toolset.key,
+        "names": list(toolset.signatures),
         "choice": asdict(choice),
         "settings": settings.model_dump(),
     }
@@ -122,11 +137,18 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     return data
 
 
+async def request_toolset(state: Mapping[str, Any]) -> Toolset:
+    """The Toolset of a request ``rewrite_request`` rewrote (``state`` is what it left under
+    ``STATE_KEY``): the one the pre-call hook built, or built again off the event loop."""
+    found = cached_toolset(state.get("toolset"))
+    return found if found is not None else await off_loop(build_toolset, state["tools"])
+
+
 def stream_assembler(state: Mapping[str, Any]) -> StreamAssembler:
     """The streaming assembler for the answer to a request ``rewrite_request`` rewrote
     (``state`` is what it left under ``STATE_KEY``)."""
     choice = Choice(**state["choice"])
-    names = () if choice.mode == "none" else tuple(build_toolset(state["tools"]).signatures)
+    names = () if choice.mode == "none" else tuple(state["names"])
     return StreamAssembler(
         names,
         # an answer that must call a tool: prose alone would be replaced by a repair round

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import functools
 import hashlib
 import inspect
@@ -22,19 +23,22 @@ import re
 import traceback
 import typing
 import unicodedata
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema  # type: ignore[import-untyped]
+import regex
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, SchemaValidator, core_schema
 
-from .errors import SchemaError, ToolArgumentError, UnknownToolError
+from . import bounds
+from .errors import PatternTimeoutError, SchemaError, ToolArgumentError, UnknownToolError
 
-__all__ = ["ToolSpec", "Toolset", "build_toolset"]
+__all__ = ["ToolSpec", "Toolset", "build_toolset", "cached_toolset"]
 
 _ENV = Environment(
     loader=PackageLoader("litellm_toolcode", "templates"),
@@ -44,6 +48,10 @@ _ENV = Environment(
 )
 _FILENAME = "<toolcode tools>"
 _MAX_DEPTH = 48  # deeper schemas are refused instead of hitting Python's recursion limit
+# Type expressions the generated code of one request may hold (a 128-tool BFCL-like list needs
+# a few thousand); past it, conversion stops with a SchemaError instead of growing the text.
+_MAX_RENDERED_TYPES = 50_000
+_R = TypeVar("_R")
 _LINE_WIDTH = 100
 # Descriptions of top-level arguments live in the stub's docstring (what the model reads when it
 # writes a call); repeating them as Field(description=...) would double the prompt's tokens.
@@ -211,7 +219,7 @@ class Toolset:
             dumped = instance.model_dump(mode="json", by_alias=True, exclude_unset=True)
         except ValidationError as exc:
             raise _argument_error(spec, model, exc, self.model_names) from exc
-        except (PydanticSerializationError, ValueError, TypeError) as exc:
+        except (PydanticSerializationError, ValueError, TypeError, OverflowError) as exc:
             raise ToolArgumentError(
                 _clip(f"{py_name}(): arguments are not JSON values: {exc}"), tool=spec.name
             ) from exc
@@ -230,7 +238,11 @@ class Toolset:
         _drop_absent_none(instance, dumped, self._absent_none)
         checker = self._residual.get(py_name)
         if checker is not None:
-            error = jsonschema.exceptions.best_match(checker.iter_errors(dumped))
+            try:
+                with bounds.check_budget():
+                    error = jsonschema.exceptions.best_match(checker.iter_errors(dumped))
+            except bounds.CheckTimeout as exc:
+                raise _timeout_error(spec, dumped, exc) from None
             if error is not None:
                 where = _json_path("", error.absolute_path)
                 at = f"argument {where!r}" if where else "arguments"
@@ -303,7 +315,19 @@ class _Uncached:
 @functools.lru_cache(maxsize=256)
 def _build_cached(key: str, canonical: str, ordered: _Uncached) -> Toolset:
     del canonical  # part of the cache key only (guards against hash collisions)
-    return _Builder(key, json.loads(ordered.value)).build()
+    toolset = _Builder(key, json.loads(ordered.value)).build()
+    _LIVE[key] = toolset
+    return toolset
+
+
+# key -> every Toolset still held (by the cache above or by a request in flight): the
+# post-call hooks find theirs without hashing the tools again
+_LIVE: weakref.WeakValueDictionary[str, Toolset] = weakref.WeakValueDictionary()
+
+
+def cached_toolset(key: object) -> Toolset | None:
+    """The Toolset ``build_toolset`` made for ``key`` (``Toolset.key``), if it is still held."""
+    return _LIVE.get(key) if isinstance(key, str) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,15 +470,30 @@ def _hoist(ty: _Ty) -> tuple[_Ty, tuple[tuple[str, Any], ...]]:
     return ty, ()
 
 
+class _TooLarge(Exception):
+    """The code for the tools would hold more than ``_MAX_RENDERED_TYPES`` type expressions."""
+
+
+@dataclass
+class _RenderBudget:
+    left: int = 0
+
+
 class _Annotations:
     """Renders type expressions, noting typing imports and references to later classes."""
 
-    def __init__(self, defined: set[str], used: set[str]) -> None:
+    def __init__(self, defined: set[str], used: set[str], budget: _RenderBudget) -> None:
         self.defined = defined
         self.used = used
         self.forward = False
+        self.budget = budget
 
     def render(self, ty: _Ty) -> str:
+        # Types are shared (a $ref converts once), but text repeats them: arms that reach the
+        # same anyOf through $ref multiply with every level, so the text is bounded instead.
+        self.budget.left -= 1
+        if self.budget.left < 0:
+            raise _TooLarge
         if isinstance(ty, _Plain):
             self.used.update(ty.uses)
             return ty.text
@@ -1225,7 +1264,70 @@ def _residual_validator(tool: str, params: Mapping[str, Any]) -> Any:
             tool=tool,
             path=_json_path("parameters", exc.absolute_path),
         ) from exc
-    return cls(schema)
+    _check_patterns(tool, schema)
+    return bounds.bounded_validator_class(cls)(schema)
+
+
+def _check_patterns(tool: str, schema: Any) -> None:
+    """Every pattern the residual check matches compiles for the ``regex`` engine, and none
+    would reach Python's ``re`` (jsonschema's unevaluatedProperties reads patternProperties
+    with it, without a time limit)."""
+    nodes = list(_schema_nodes(schema))
+    patterns = [n["pattern"] for n in nodes if isinstance(n.get("pattern"), str)]
+    keyed: list[Mapping[str, Any]] = [
+        m for m in (n.get("patternProperties") for n in nodes) if isinstance(m, Mapping)
+    ]
+    for pattern in [*patterns, *(k for m in keyed for k in m)]:
+        try:
+            bounds.compile_pattern(pattern)
+        except regex.error as exc:
+            raise SchemaError(
+                _clip(f"pattern {pattern!r} is not a valid regular expression: {exc}"),
+                tool=tool,
+                path="parameters",
+            ) from None
+    if keyed and any("unevaluatedProperties" in n for n in nodes):
+        raise SchemaError(
+            "unevaluatedProperties together with patternProperties is not supported; "
+            "use additionalProperties instead",
+            tool=tool,
+            path="parameters",
+        )
+
+
+def _timeout_error(spec: ToolSpec, dumped: Any, exc: bounds.CheckTimeout) -> ToolArgumentError:
+    """The check ran out of time: name the tool, the argument and the pattern, if any."""
+    where = _path_of(dumped, exc.subject) if exc.subject is not None else None
+    at = f"argument {where!r}" if where else "arguments"
+    what = (
+        f"matching the pattern {exc.pattern!r} took longer than "
+        f"{bounds.PATTERN_MATCH_SECONDS * 1000:.0f} ms"
+        if exc.pattern is not None
+        else f"the JSON Schema check took longer than {bounds.CHECK_BUDGET_SECONDS:.2f} s"
+    )
+    return PatternTimeoutError(
+        _clip(f"{spec.py_name}(): {at}: {what}; write a simpler value that clearly fits"),
+        tool=spec.name,
+        field=where,
+    )
+
+
+def _path_of(value: Any, subject: str, prefix: str = "") -> str | None:
+    """Where the string ``subject`` sits in ``value``, as a value or as a key (first found)."""
+    todo: collections.deque[tuple[str, Any]] = collections.deque([(prefix, value)])
+    while todo:
+        path, item = todo.popleft()
+        if item == subject and isinstance(item, str):
+            return path
+        if isinstance(item, Mapping):
+            for key, sub in item.items():
+                inner = _json_path(path, [key])
+                if key == subject:
+                    return inner
+                todo.append((inner, sub))
+        elif isinstance(item, list):
+            todo.extend((_json_path(path, [i]), sub) for i, sub in enumerate(item))
+    return None
 
 
 def _refs_in(node: Any) -> list[str]:
@@ -1321,18 +1423,7 @@ def _order(args: _Class) -> list[_Class]:
     visiting: set[int] = set()
 
     def refs(ty: _Ty) -> list[_Class]:
-        if isinstance(ty, _Ref):
-            return [ty.cls]
-        if isinstance(ty, _List):
-            return refs(ty.item)
-        if isinstance(ty, _Dict):
-            return refs(ty.value)
-        if isinstance(ty, _Con):
-            return refs(ty.inner)
-        if isinstance(ty, _Tuple | _Union):
-            parts = ty.items if isinstance(ty, _Tuple) else ty.arms
-            return [c for part in parts for c in refs(part)]
-        return []
+        return [node.cls for node in _nodes(ty) if isinstance(node, _Ref)]
 
     def visit(cls: _Class) -> None:
         if id(cls) in visiting or cls in done:
@@ -1345,6 +1436,20 @@ def _order(args: _Class) -> list[_Class]:
 
     visit(args)
     return done
+
+
+def _sized(tool: str, render: Callable[..., _R], *args: Any) -> _R:
+    """``render(*args)``, with running out of ``_MAX_RENDERED_TYPES`` told as the tool's error."""
+    try:
+        return render(*args)
+    except _TooLarge:
+        raise SchemaError(
+            f"written as code, the tools would hold more than {_MAX_RENDERED_TYPES} type "
+            "expressions (anyOf/oneOf arms that reach each other through $ref multiply); "
+            "give the repeated part an object definition or simplify it",
+            tool=tool,
+            path="parameters",
+        ) from None
 
 
 class _Builder:
@@ -1382,6 +1487,7 @@ class _Builder:
         arg_names: dict[str, Mapping[str, str]] = {}
         owners: dict[str, str] = {}
         residual: dict[str, Any] = {}
+        budget = _RenderBudget(_MAX_RENDERED_TYPES)
         for raw, py_name, args, var_kw, tool_notes in per_tool:
             if _needs_residual(raw.parameters):
                 residual[py_name] = _residual_validator(raw.name, raw.parameters)
@@ -1389,7 +1495,7 @@ class _Builder:
             ordered = [c for c in _order(args) if c.name not in defined]
             forward, first_forward = False, 0
             for i, cls in enumerate(ordered):
-                block, cls_forward = self._class_block(cls, defined, used)
+                block, cls_forward = _sized(raw.name, self._class_block, cls, defined, used, budget)
                 block["repeats_stub"] = _repeats_stub(cls)
                 blocks.append(block)
                 defined.add(cls.name)
@@ -1402,7 +1508,20 @@ class _Builder:
             if var_kw:
                 kw_name = _Namer({f.py for f in args.fields}).claim("kwargs")
                 var_keyword[py_name] = kw_name
-            blocks.append(self._stub_block(raw, py_name, args, kw_name, tool_notes, defined, used))
+            blocks.append(
+                _sized(
+                    raw.name,
+                    self._stub_block,
+                    raw,
+                    py_name,
+                    args,
+                    kw_name,
+                    tool_notes,
+                    defined,
+                    used,
+                    budget,
+                )
+            )
             owners[py_name] = raw.name
             arg_names[py_name] = MappingProxyType({f.original: f.py for f in args.fields})
             specs.append(
@@ -1466,8 +1585,10 @@ class _Builder:
             f.py = name
 
     @staticmethod
-    def _class_block(cls: _Class, defined: set[str], used: set[str]) -> tuple[dict[str, Any], bool]:
-        annotations = _Annotations(defined, used)
+    def _class_block(
+        cls: _Class, defined: set[str], used: set[str], budget: _RenderBudget
+    ) -> tuple[dict[str, Any], bool]:
+        annotations = _Annotations(defined, used, budget)
         lines: list[str] = []
         aliases = False
         if cls.extra_ty is not None:  # pydantic validates extra properties with this type
@@ -1523,8 +1644,9 @@ class _Builder:
         notes: Sequence[str],
         defined: set[str],
         used: set[str],
+        budget: _RenderBudget,
     ) -> dict[str, Any]:
-        annotations = _Annotations(defined, used)
+        annotations = _Annotations(defined, used, budget)
         fields = [f for f in args.fields if f.required] + [f for f in args.fields if not f.required]
         params: list[str] = []
         arg_docs: list[str] = []
@@ -1606,17 +1728,28 @@ def _repeats_stub(cls: _Class) -> bool:
 
 
 def _constrained(ty: _Ty) -> bool:
-    if isinstance(ty, _Con):
-        return True
-    if isinstance(ty, _List):
-        return _constrained(ty.item)
-    if isinstance(ty, _Dict):
-        return _constrained(ty.value)
-    if isinstance(ty, _Tuple):
-        return any(_constrained(t) for t in ty.items)
-    if isinstance(ty, _Union):
-        return any(_constrained(t) for t in ty.arms)
-    return False
+    return any(isinstance(node, _Con) for node in _nodes(ty))
+
+
+def _nodes(ty: _Ty) -> typing.Iterator[_Ty]:
+    """Each type expression inside ``ty`` once, depth first, left to right. Expressions are
+    shared (a $ref converts once), so the tree written out can be exponentially larger."""
+    seen: set[int] = set()
+    todo = [ty]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        if isinstance(node, _List):
+            todo.append(node.item)
+        elif isinstance(node, _Dict):
+            todo.append(node.value)
+        elif isinstance(node, _Con):
+            todo.append(node.inner)
+        elif isinstance(node, _Tuple | _Union):
+            todo.extend(reversed(node.items if isinstance(node, _Tuple) else node.arms))
 
 
 def _execute(source: str, owners: Mapping[str, str]) -> dict[str, Any]:
@@ -1760,6 +1893,7 @@ def _client_path(
     return out.lstrip(".")
 
 
+_ERRORS_READ = 20
 _NUMBER_ERRORS = frozenset(
     {"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing"}
 )
@@ -1778,10 +1912,13 @@ def _clip(text: str, limit: int = 300) -> str:
 def _argument_error(
     spec: ToolSpec, model: type[BaseModel], exc: ValidationError, model_names: frozenset[str]
 ) -> ToolArgumentError:
-    errors = exc.errors(include_url=False)
+    # A union of many models fails once per arm; the message is clipped to 300 characters, so
+    # only the first errors are worth mapping back to the client's names.
+    errors = exc.errors(include_url=False)[:_ERRORS_READ]
     paths = [_client_path(model, e["loc"], model_names) for e in errors]
     first = paths[0]
     details: list[str] = []
+    both_number_arms = _both_number_arms(errors)
     for error, path in zip(errors, paths, strict=True):
         if path != first:
             continue
@@ -1789,7 +1926,7 @@ def _argument_error(
             text = "required argument is missing"
         elif error["type"] == "extra_forbidden":
             text = "unexpected argument (not in the schema)"
-        elif error["type"] in _NUMBER_ERRORS and _both_number_arms(errors):
+        elif error["type"] in _NUMBER_ERRORS and both_number_arms:
             text = "Input should be a valid number"  # both arms of `int | float` failed
         else:
             text = str(error["msg"])
