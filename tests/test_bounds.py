@@ -178,7 +178,7 @@ def test_small_nested_unions_still_convert_and_check(key: str) -> None:
     if key == "anyOf":
         assert toolset.validate("t", {"x": good}) == {"x": good}
     else:  # every arm with room for one item takes it: not exactly one
-        with pytest.raises(ToolArgumentError, match="not valid under any|valid under each"):
+        with pytest.raises(ToolArgumentError, match=r"not valid under any|valid under each"):
             toolset.validate("t", {"x": good})
 
 
