@@ -22,6 +22,7 @@ import openai
 import pytest
 import yaml
 
+from tests._frameworks import agents_sdk_weather, messages_weather
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY, Case, Proxy, start_proxy, stop_proxy
 from tests.fake_upstream import FakeUpstream, Scripted
 from tests.test_endpoints import WEATHER as RESPONSES_WEATHER
@@ -230,3 +231,31 @@ def test_readme_switching_it_on_example_has_the_shipped_settings() -> None:
         assert example_entry.get("model_info") == shipped_entry.get("model_info")
     assert example["litellm_settings"] == config["litellm_settings"]
     assert example["router_settings"] == config["router_settings"]
+
+
+# --- two-step tool flows on /v1/responses and /v1/messages -------------------------------------
+# The same flows run against the real model in test_frameworks_real.py.
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+@pytest.mark.parametrize("flow", ["agents_sdk", "messages"])
+def test_two_step_tool_flow(
+    flow: str, stream: bool, shipped: Proxy, upstream: FakeUpstream
+) -> None:
+    k = key()
+    upstream.script(
+        k,
+        Scripted(content=code("# tool: get_weather", "get_weather(city='Paris')")),
+        Scripted(content="It is 17 degrees in Paris."),
+    )
+    run = agents_sdk_weather if flow == "agents_sdk" else messages_weather
+    ran, answer = run(
+        f"{shipped.url}/v1", MASTER_KEY, "coder", f"Temperature in Paris? [{k}]", stream
+    )
+    assert ran == ["Paris"]
+    assert answer == "It is 17 degrees in Paris."
+    first, second = upstream.requests(k)
+    assert_code_mode(first)
+    assert_code_mode(second)
+    history = json.dumps(second["messages"])
+    assert "get_weather(city=" in history and '\\"temperature\\": 17' in history
