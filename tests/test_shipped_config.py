@@ -72,34 +72,45 @@ class Refused(Exception):
 
 
 def send(
-    endpoint: str, stream: bool, proxy: Proxy, client: openai.OpenAI, model: str, text: str
+    endpoint: str,
+    stream: bool,
+    proxy: Proxy,
+    client: openai.OpenAI,
+    model: str,
+    text: str,
+    **extra: Any,
 ) -> Answer:
-    """One tool request (the weather tool) to ``endpoint``; raises Refused on an HTTP error."""
+    """One tool request (the weather tool) to ``endpoint``, with ``extra`` request fields such
+    as ``temperature``; raises Refused on an HTTP error."""
     try:
         if endpoint == "chat":
-            return _chat(stream, client, model, text)
+            return _chat(stream, client, model, text, extra)
         if endpoint == "responses":
-            return _responses(stream, client, model, text)
-        return _messages(stream, proxy, model, text)
+            return _responses(stream, client, model, text, extra)
+        return _messages(stream, proxy, model, text, extra)
     except openai.APIStatusError as exc:
         raise Refused(exc.status_code, exc.message) from exc
 
 
-def _chat(stream: bool, client: openai.OpenAI, model: str, text: str) -> Answer:
+def _chat(
+    stream: bool, client: openai.OpenAI, model: str, text: str, extra: dict[str, Any]
+) -> Answer:
     case = Case(upstream=None, client=client, stream=stream)  # type: ignore[arg-type]
-    result = case.ask([{"role": "user", "content": text}], model=model, tools=[WEATHER])
+    result = case.ask([{"role": "user", "content": text}], model=model, tools=[WEATHER], **extra)
     return Answer(result.calls(), result.content or "", result.finish_reason == "tool_calls")
 
 
-def _responses(stream: bool, client: openai.OpenAI, model: str, text: str) -> Answer:
+def _responses(
+    stream: bool, client: openai.OpenAI, model: str, text: str, extra: dict[str, Any]
+) -> Answer:
     tools: Any = [RESPONSES_WEATHER]
     if stream:
-        with client.responses.stream(model=model, input=text, tools=tools) as events:
+        with client.responses.stream(model=model, input=text, tools=tools, **extra) as events:
             kinds = [event.type for event in events]
             assert kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds
             response = events.get_final_response()
     else:
-        response = client.responses.create(model=model, input=text, tools=tools)
+        response = client.responses.create(model=model, input=text, tools=tools, **extra)
     calls = [
         (item.name, json.loads(item.arguments))
         for item in response.output
@@ -108,8 +119,9 @@ def _responses(stream: bool, client: openai.OpenAI, model: str, text: str) -> An
     return Answer(calls, response.output_text, bool(calls))
 
 
-def _messages(stream: bool, proxy: Proxy, model: str, text: str) -> Answer:
+def _messages(stream: bool, proxy: Proxy, model: str, text: str, extra: dict[str, Any]) -> Answer:
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": text}]}
+    body.update(extra)
     if stream:
         with httpx.stream("POST", **messages_request(proxy, stream=True, **body)) as response:
             if response.status_code != 200:
