@@ -77,14 +77,26 @@ class Proxy:
 
 
 def start_proxy(
-    config: str, workdir: Path, extra_args: tuple[str, ...] = (), port: int | None = None
+    config: str,
+    workdir: Path,
+    extra_args: tuple[str, ...] = (),
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Proxy:
-    """Start ``litellm --config`` (the console script beside this interpreter) and wait."""
+    """Start ``litellm --config`` (the console script beside this interpreter) and wait.
+
+    ``env`` is added to the proxy's environment (the shipped config reads its upstream there).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(config)
     port = port or free_port()
     log = workdir / "proxy.log"
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     cmd = [
         str(Path(sys.executable).parent / "litellm"),
         "--config",

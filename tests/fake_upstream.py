@@ -1,6 +1,7 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 that plays scripted answers.
 
-The only fake in the test suite: it stands in for the upstream LLM. Tests script answers under a
+The only fake in the test suite: it stands in for the upstream LLM and, like llama.cpp's server,
+serves chat completions only (any other POST is a 404). Tests script answers under a
 unique key that appears in their request text; the server finds the script by searching the
 request body for that key, answers with the next scripted reply (JSON or SSE, as asked) and
 records every request it got, so tests can assert on what the upstream saw.
@@ -104,6 +105,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode()
+        if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
+            # Like llama.cpp's server: chat completions only (no /responses, no /messages).
+            self._send_json(404, {"detail": "Not Found"})
+            return
         body = json.loads(raw or "{}")
         state = self.server.state
         with state.lock:

@@ -23,7 +23,7 @@ import pytest
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
-from tests._frameworks import UserInfo, ask
+from tests._frameworks import UserInfo, agents_sdk_weather, ask, messages_weather
 
 pytestmark = pytest.mark.real_model
 
@@ -211,3 +211,25 @@ def test_instructor_tools_mode(real: str) -> None:
         messages=[{"role": "user", "content": "Extract the user: Jason is 25 years old."}],
     )
     assert user.model_dump() == {"name": "JASON", "age": 25}
+
+
+# --- /v1/responses and /v1/messages -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_openai_agents_sdk_responses_model(real: str, stream: bool) -> None:
+    """The Agents SDK's default model class speaks /v1/responses."""
+    ran, answer = agents_sdk_weather(
+        real, REAL_KEY, REAL_MODEL, "What is the temperature in Paris right now?", stream
+    )
+    assert [city.lower() for city in ran] == ["paris"]
+    assert "17" in answer
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_anthropic_messages_client(real: str, stream: bool) -> None:
+    ran, answer = messages_weather(
+        real, REAL_KEY, REAL_MODEL, "What is the temperature in Paris right now?", stream
+    )
+    assert [city.lower() for city in ran] == ["paris"]
+    assert "17" in answer

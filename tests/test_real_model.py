@@ -1,6 +1,7 @@
-"""End to end with the real local model: the real LiteLLM proxy with the plugin, in front of a
-real llama.cpp server running Qwen2.5-Coder-1.5B-Instruct (``scripts/serve.py`` builds and
-fetches it on first use). Excluded from the default run; ``make test-real`` runs them.
+"""End to end with the real local model: the real LiteLLM proxy on the shipped ``config.yaml``,
+in front of a real llama.cpp server running Qwen2.5-Coder-1.5B-Instruct (``scripts/serve.py``
+builds and fetches it on first use), as ``make run`` serves it. Excluded from the default run;
+``make test-real`` runs them.
 
 Each case runs non-streaming and streaming (the ``real`` fixture). Temperature 0.
 """
@@ -16,12 +17,13 @@ import openai
 import pytest
 
 from scripts import serve
-from tests.conftest import Case, Proxy, Result, free_port, start_proxy, stop_proxy
+from tests.conftest import MASTER_KEY, Case, Proxy, Result, free_port, start_proxy, stop_proxy
 from tests.test_proxy import TIME, WEATHER, tool
+from tests.test_shipped_config import SHIPPED, send
 
 pytestmark = [pytest.mark.real_model, pytest.mark.timeout(600)]
 
-KEY = "sk-toolcode-real-model"
+KEY = MASTER_KEY  # what test_shipped_config.send authenticates with
 STOCK = tool(
     "get_stock_price",
     "Get the latest stock price for a ticker symbol",
@@ -42,21 +44,13 @@ def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def real_proxy(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    config = (
-        "model_list:\n"
-        "  - model_name: coder\n"
-        "    litellm_params:\n"
-        f"      model: openai/{serve.MODEL_ALIAS}\n"
-        f"      api_base: {llama_url}\n"
-        "      api_key: none\n"
-        "    model_info:\n"
-        "      toolcode: {enabled: true}\n"
-        "litellm_settings:\n"
-        '  callbacks: ["litellm_toolcode.proxy_handler_instance"]\n'
-        "general_settings:\n"
-        f"  master_key: {KEY}\n"
-    )
-    running = start_proxy(config, tmp_path_factory.mktemp("real-proxy"))
+    env = {  # as scripts/serve.py sets them for make run
+        "TOOLCODE_UPSTREAM_BASE": llama_url,
+        "TOOLCODE_UPSTREAM_MODEL": f"openai/{serve.MODEL_ALIAS}",
+        "TOOLCODE_UPSTREAM_KEY": "none",
+        "LITELLM_MASTER_KEY": KEY,
+    }
+    running = start_proxy(SHIPPED.read_text(), tmp_path_factory.mktemp("real-proxy"), env=env)
     yield running
     stop_proxy(running)
 
@@ -154,3 +148,21 @@ def test_model_file_is_the_verified_one() -> None:
     path = serve.model_path()
     assert serve.model_ready(path), f"{path} missing or unverified"
     assert Path(path).stat().st_size == serve.MODEL_SIZE
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses", "messages"])
+def test_get_weather_on_every_endpoint(endpoint: str, real: Case, real_proxy: Proxy) -> None:
+    """The README's example question on chat completions, /v1/responses and /v1/messages."""
+    answer = send(
+        endpoint,
+        real.stream,
+        real_proxy,
+        real.client,
+        "coder",
+        "What's the weather like in London?",
+        temperature=0,
+    )
+    assert answer.tool_stop
+    [(name, arguments)] = answer.calls
+    assert name == "get_weather"
+    assert "london" in arguments["location"].lower()
