@@ -834,18 +834,10 @@ class _Converter:
     def pointer(self, ref: Any, path: str) -> tuple[Any, str]:
         if not isinstance(ref, str) or not ref.startswith("#"):
             raise self.error(f"only local $ref (#/...) is supported, got {ref!r}", path)
-        node: Any = self.root
-        where = "parameters"
-        for raw in ref[1:].split("/")[1:] if ref != "#" else []:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                raise self.error(f"$ref {ref!r} points to nothing", path)
-            where += f".{part}"
-        return node, where
+        found = _resolve(self.root, ref)
+        if found is None:
+            raise self.error(f"$ref {ref!r} points to nothing", path)
+        return found
 
     def deref(self, schema: Any, path: str) -> Mapping[str, Any]:
         seen: set[str] = set()
@@ -1265,7 +1257,37 @@ def _residual_validator(tool: str, params: Mapping[str, Any]) -> Any:
             path=_json_path("parameters", exc.absolute_path),
         ) from exc
     _check_patterns(tool, schema)
+    _check_refs(tool, schema)
     return bounds.bounded_validator_class(cls)(schema)
+
+
+def _resolve(root: Any, ref: str) -> tuple[Any, str] | None:
+    """A local ``$ref`` (``#/...``) inside ``root``: (node, dotted path), None if it is not."""
+    node: Any = root
+    where = "parameters"
+    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+        where += f".{part}"
+    return node, where
+
+
+def _check_refs(tool: str, schema: Any) -> None:
+    """Parts the models skip (inside ``not``, ``if``, ...) are still checked by jsonschema:
+    a $ref there that points nowhere is the client's error now, not a crash on the answer."""
+    for node in _schema_nodes(schema):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and (not ref.startswith("#") or _resolve(schema, ref) is None):
+            raise SchemaError(
+                _clip(f"$ref {ref!r} points to nothing (only local #/... refs are supported)"),
+                tool=tool,
+                path="parameters",
+            )
 
 
 def _check_patterns(tool: str, schema: Any) -> None:

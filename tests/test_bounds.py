@@ -198,6 +198,12 @@ def test_a_union_of_many_models_gives_a_short_error() -> None:
     assert info.value.field == "x.k0" and len(info.value.message) <= 300
 
 
+def test_a_ref_the_models_skip_must_still_point_somewhere() -> None:
+    schema = {"type": "array", "not": {"items": {"$ref": "#/$defs/Gone"}}}
+    with pytest.raises(SchemaError, match="points to nothing"):
+        build_toolset(one({"x": schema}))
+
+
 @pytest.mark.parametrize(
     "schema", [{"type": "number", "multipleOf": 0.01}, {"type": "integer", "not": {"const": 5}}]
 )
@@ -262,8 +268,8 @@ def hostile_schemas(draw: st.DrawFn, depth: int = 3) -> dict[str, Any]:
         }
     if kind == "not":
         return {"not": draw(hostile_schemas(depth - 1))}
-    if kind == "ref":
-        return nested_unions(draw(st.integers(2, 9)))[0]["function"]["parameters"]["$defs"]["L0"]
+    if kind == "ref":  # the test puts nested_unions' $defs at the root
+        return {"$ref": f"#/$defs/L{draw(st.integers(0, 8))}"}
     arms = draw(st.lists(hostile_schemas(depth - 1), min_size=2, max_size=40))
     return {kind: arms}
 
@@ -275,8 +281,9 @@ def hostile_schemas(draw: st.DrawFn, depth: int = 3) -> dict[str, Any]:
 )
 @given(schema=hostile_schemas(), value=values)
 def test_generated_hostile_schemas_and_values_end_in_time(schema: Any, value: Any) -> None:
+    defs = nested_unions(9)[0]["function"]["parameters"]["$defs"]
     try:
-        toolset = build_toolset(one({"x": schema}))
+        toolset = build_toolset(one({"x": schema}, **{"$defs": defs}))
     except SchemaError:
         return  # refused with a clear error: also an end
     try:
