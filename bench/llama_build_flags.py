@@ -125,6 +125,10 @@ def main() -> None:
                 f"gen {result['gen_tps']:.2f} tok/s",
                 flush=True,
             )
+    counts: dict[str, dict[str, int]] = {}
+    for name, path in builds.items():
+        lib_dir = (path / "llama_cpp" / "lib") if path else Path(llama_cpp_dir()) / "lib"
+        counts[name] = instruction_counts(lib_dir / "libggml-cpu.so")
     shutil.rmtree(work, ignore_errors=True)
 
     marker = llama_build.read_marker(llama_build.marker_path())
@@ -157,10 +161,8 @@ def main() -> None:
             f"| {statistics.median(gen) / base_gen - 1:+.1%} |"
         )
     lines += ["", "Instructions in each build's libggml-cpu.so (objdump -d, operand mentions):", ""]
-    for name, path in builds.items():
-        lib_dir = (path / "llama_cpp" / "lib") if path else Path(llama_cpp_dir()) / "lib"
-        counts = instruction_counts(lib_dir / "libggml-cpu.so")
-        lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for name, found in counts.items():
+        lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
     lines += ["", "Raw runs:", "", "```json", json.dumps(runs, indent=1), "```", ""]
     write_report("llama-build-flags", "\n".join(lines))
 

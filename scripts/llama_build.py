@@ -15,9 +15,11 @@ Standard library only (it runs before anything else is installed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -192,15 +194,28 @@ def run_logged(
     with log.open("a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
         out.flush()
+        # Own process group: stopping this script (Ctrl-C, kill) stops pip's whole build too,
+        # not just pip, which would leave cmake and the compilers running.
         process = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         assert process.stdout is not None
-        for line in process.stdout:
-            out.write(line)
-            if show is not None:
-                show(line)
-        return process.wait()
+        try:
+            for line in process.stdout:
+                out.write(line)
+                if show is not None:
+                    show(line)
+            return process.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
+            raise
 
 
 def log_tail(log: Path, lines: int = 60) -> str:

@@ -9,9 +9,11 @@ rebuild-and-retry, and the report of a crash while serving.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,7 +124,7 @@ def test_marker_round_trip_and_unreadable_markers(tmp_path: Path) -> None:
 EPYC = llama_build.wanted_build("x86_64", AMD_EPYC.split())
 EPYC_SAFEST = llama_build.wanted_build("x86_64", AMD_EPYC.split(), safest=True)
 OLD = llama_build.wanted_build("x86_64", OLD_NO_AVX.split())
-OTHER_VERSION = Build("llama-cpp-python[server]==0.3.2", *list(vars(EPYC).values())[1:])
+OTHER_VERSION = dataclasses.replace(EPYC, requirement="llama-cpp-python[server]==0.3.2")
 ARM = llama_build.wanted_build("aarch64", [])
 
 
@@ -197,6 +199,40 @@ def test_compile_progress_one_line_per_tenth_and_errors_in_full() -> None:
     assert said[-2] == "  compiling llama.cpp: 200/200 (100%)"
     assert len(said) == 12  # 0%, 10% ... 100%, and the error
     assert said[-1] == "  ERROR: Failed building wheel for llama-cpp-python"
+
+
+def test_run_logged_keeps_all_output_in_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "pip.log"
+    code = "print(\"WARNING: Location 'file:///opt/x/' is ignored\"); print('ERROR: no'); exit(3)"
+    shown: list[str] = []
+    assert llama_build.run_logged([sys.executable, "-c", code], log, show=shown.append) == 3
+    assert shown == ["WARNING: Location 'file:///opt/x/' is ignored\n", "ERROR: no\n"]
+    assert log.read_text().endswith("".join(shown))
+    tail = llama_build.log_tail(log).splitlines()  # the command, then its output less noise
+    assert tail[-2].startswith("$ ") and tail[-1] == "ERROR: no"
+
+
+def test_run_logged_interrupted_stops_the_whole_build(tmp_path: Path) -> None:
+    """Ctrl-C during the build stops pip's children too (cmake, compilers), not only pip."""
+    code = (
+        "import subprocess, sys; p = subprocess.Popen(['sleep', '60']); "
+        "print(p.pid, flush=True); p.wait()"
+    )
+    pids: list[int] = []
+
+    def interrupt(line: str) -> None:
+        pids.append(int(line))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        llama_build.run_logged([sys.executable, "-c", code], tmp_path / "log", show=interrupt)
+    stat = Path(f"/proc/{pids[0]}/stat")
+    for _ in range(100):  # the grandchild is gone, or a zombie awaiting its reaper
+        if not stat.exists() or stat.read_text().split(") ")[1].startswith("Z"):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"process {pids[0]} (the build's child) is still running")
 
 
 @pytest.mark.parametrize(
