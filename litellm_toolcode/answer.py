@@ -22,7 +22,7 @@ from .errors import (
     UnknownToolError,
 )
 from .extract import Answer, split_answer
-from .schema_code import Toolset
+from .schema import Toolset
 
 __all__ = [
     "Choice",

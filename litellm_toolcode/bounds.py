@@ -16,7 +16,7 @@ work grow with them, and each is bounded here:
 - **Sizes.** Answers longer than ``SYNC_ANSWER_CHARS`` and every request rewrite (schema
   conversion, history) run on a worker thread (``off_loop``), never on the proxy's event loop;
   the tools of one request are capped as a whole (``max_tools_chars``), their code by
-  ``schema_code._MAX_RENDERED_TYPES``, an answer at ``MAX_CALLS_PER_ANSWER`` calls.
+  ``schema.render._MAX_RENDERED_TYPES``, an answer at ``MAX_CALLS_PER_ANSWER`` calls.
 
 Running out of a budget is an error naming what ran out, never a guess about the value.
 """

@@ -16,7 +16,7 @@ from .bounds import runner
 from .errors import ModelOutputError
 from .extract import split_answer
 from .prompt import render
-from .schema_code import Toolset
+from .schema import Toolset
 
 __all__ = ["Ask", "Settled", "read_reply", "read_reply_executing", "settle"]
 

@@ -13,7 +13,7 @@ from .config import AliasSettings
 from .errors import RequestError
 from .history import rewrite_messages
 from .prompt import system_prompt
-from .schema_code import Toolset, build_toolset, cached_toolset
+from .schema import Toolset, build_toolset, cached_toolset
 from .stream import StreamAssembler
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import Any
 from ..answer import Executor
 from ..check import LiteralCall
 from ..errors import ModelOutputError, ToolcodeError
-from ..schema_code import Toolset
+from ..schema import Toolset
 from .kernel import BadMessage, KernelDied, OutputTooLarge
 from .pool import KernelPool, SandboxUnavailable, pool_for_loop
 
