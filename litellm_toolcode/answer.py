@@ -128,7 +128,7 @@ async def interpret_executing(
         # `obj.method()` is no tool in the literal path, but may be fine Python to run
         if isinstance(exc, UnknownToolError) and "." not in exc.name:
             raise
-        answer = split_answer(text, toolset.signatures.keys())
+        answer = await run(split_answer, text, toolset.signatures.keys())
         if answer.code is None:
             raise
     calls = await execute(answer.code, toolset)

@@ -110,4 +110,5 @@ class PatternTimeoutError(ToolArgumentError):
 
 
 class LimitError(ModelOutputError):
-    """The answer is larger than the plugin reads (characters or calls); ``bound`` says which."""
+    """The answer makes more calls than the plugin reads from one answer (``bound``:
+    ``answer_calls``)."""
