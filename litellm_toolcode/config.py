@@ -6,14 +6,59 @@ Keeping them in ``model_info`` (not ``litellm_params``) matters: custom keys in
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
-__all__ = ["AliasSettings", "settings_for"]
+__all__ = ["AliasSettings", "GatewaySettings", "settings_for"]
+
+ENV_PREFIX = "os.environ/"
+
+
+def resolve(value: str, what: str, environ: Mapping[str, str]) -> str:
+    """``os.environ/NAME`` -> the variable's value (an error naming it when unset)."""
+    if not value.startswith(ENV_PREFIX):
+        return value
+    name = value[len(ENV_PREFIX) :]
+    found = environ.get(name, "")
+    if not found:
+        raise ConfigError(
+            f"execution: gateway needs {what} in the environment variable {name} "
+            "(`make gateway` prints both the URL and the token)"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Where the gateway is and how to get in. The token stays out of ``repr`` and logs."""
+
+    url: str
+    token: str = field(repr=False)
+    kernel_name: str = "toolcode"
+    """The kernelspec asked for; a gateway we ship forces its own whatever this says."""
+
+    @classmethod
+    def resolve(cls, url: str, token: str, environ: Mapping[str, str]) -> GatewaySettings:
+        found = resolve(url, "the Kernel Gateway's URL", environ).rstrip("/")
+        if not found.startswith(("http://", "https://")):
+            raise ConfigError(f"the Kernel Gateway URL must start with http(s)://: {found!r}")
+        return cls(url=found, token=resolve(token, "the Kernel Gateway's token", environ))
+
+    @property
+    def key(self) -> str:
+        """Names this gateway's pool (URL and a hash of the token, never the token)."""
+        digest = hashlib.sha256(self.token.encode()).hexdigest()[:12]
+        return f"gateway {self.url} {digest}"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"} if self.token else {}
 
 
 class AliasSettings(BaseModel):
@@ -72,15 +117,46 @@ class AliasSettings(BaseModel):
         "`reasoning_content`, never as `content`. An answer that never closes the thought has "
         "no content.",
     )
-    execution: Literal["auto", "literal_only"] = Field(
+    execution: Literal["auto", "literal_only", "gateway"] = Field(
         default="auto",
         description="How the model's code is read. `auto`: literal calls are read from the "
         "AST without running anything; other code (loops, variables, comprehensions, "
         "f-strings, arithmetic) runs in the hardened Jupyter kernel sandbox, where the tool "
-        "stubs only record calls. `literal_only`: never run code; such code is an error "
+        "stubs only record calls. `gateway`: the same, but the kernels run on a Jupyter Kernel "
+        "Gateway (`gateway_url`, `gateway_token`; docs/gateway.md), for a proxy host that "
+        "cannot create namespaces. `literal_only`: never run code; such code is an error "
         "that asks the model for literal calls. Pool size and limits are per proxy: "
         "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (README).",
     )
+    gateway_url: str = Field(
+        default="os.environ/TOOLCODE_GATEWAY_URL",
+        description="With `execution: gateway`: the Kernel Gateway's http(s) URL, or "
+        "`os.environ/NAME` to read it from the environment variable NAME.",
+    )
+    gateway_token: str = Field(
+        default="os.environ/TOOLCODE_GATEWAY_TOKEN",
+        description="With `execution: gateway`: `os.environ/NAME`, the environment variable "
+        "holding the gateway's token. Never the token itself: model_info is shown by the "
+        "proxy's /model/info.",
+    )
+
+    @field_validator("gateway_token")
+    @classmethod
+    def _token_by_reference(cls, value: str) -> str:
+        if not value.startswith("os.environ/") or value == "os.environ/":
+            raise ValueError(
+                "must be os.environ/NAME (the environment variable holding the token): "
+                "model_info is readable through /model/info"
+            )
+        return value
+
+    def gateway(self, environ: Mapping[str, str] | None = None) -> GatewaySettings | None:
+        """The gateway to run code on (``execution: gateway``), resolved from the env."""
+        if self.execution != "gateway":
+            return None
+        return GatewaySettings.resolve(
+            self.gateway_url, self.gateway_token, os.environ if environ is None else environ
+        )
 
 
 _DISABLED = AliasSettings()

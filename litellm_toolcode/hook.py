@@ -139,7 +139,7 @@ async def _settle(
             Choice(**state["choice"]),
             max_rounds=settings.max_repair_rounds,
             ask=_asker(data, usage, settings),
-            execute=_executor(data) if settings.execution == "auto" else None,
+            execute=_executor(data, settings) if settings.execution != "literal_only" else None,
         )
     except ToolcodeError as exc:
         _record(data, toolcode_outcome=type(exc).__name__, toolcode_bound=exc.bound)
@@ -159,10 +159,18 @@ async def _settle(
     return settled
 
 
-def _executor(data: Mapping[str, Any]) -> Executor:
+def _executor(data: Mapping[str, Any], settings: AliasSettings) -> Executor:
     # Facts recorded after the execution's await may miss the spend log (design.md section 2);
     # they are logged by litellm_toolcode.sandbox either way.
-    return sandbox.executor(lambda **facts: _record(data, **facts))
+    return sandbox.executor(lambda **facts: _record(data, **facts), settings.gateway())
+
+
+def _warm(settings: AliasSettings) -> None:
+    try:
+        gateway = settings.gateway()
+    except ToolcodeError:
+        return  # the execution, if any, reports the missing setting
+    sandbox.warm(gateway)
 
 
 class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
@@ -185,8 +193,8 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
             # Schema conversion grows with the tools (~3 s per MB on a cache miss) and history
             # rendering with the messages: neither may hold the event loop.
             rewritten = await off_loop(rewriter, data, settings)
-            if settings.execution == "auto":
-                sandbox.warm()  # spares start while the upstream thinks
+            if settings.execution != "literal_only":
+                _warm(settings)  # spares start while the upstream thinks
             logs.rewritten(rewritten, settings.log_payloads)
             return rewritten
         except ToolcodeError as exc:

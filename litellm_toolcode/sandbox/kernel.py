@@ -18,7 +18,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,18 @@ import zmq
 import zmq.asyncio
 from jupyter_client.session import Session
 
+from . import jail
 from .limits import Limits
+from .messages import (
+    REPORT_TYPE,
+    BadMessage,
+    Collector,
+    KernelDied,
+    KernelStartError,
+    OutputTooLarge,
+    execute_content,
+    prelude_cell,
+)
 
 __all__ = [
     "REPORT_TYPE",
@@ -41,91 +51,8 @@ __all__ = [
 
 log = logging.getLogger("litellm_toolcode.sandbox")
 
-REPORT_TYPE = "application/vnd.toolcode.report+json"
 _HERE = Path(__file__).resolve().parent
-_PRELUDE = (_HERE / "prelude.py").read_text()
-_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
-_UID_BASE = 1_000_000_000
-
-
-class KernelStartError(RuntimeError):
-    """A kernel could not be started (or warmed up) in time."""
-
-
-class KernelDied(RuntimeError):
-    """The kernel process ended while executing."""
-
-
-class OutputTooLarge(RuntimeError):
-    """The kernel sent more than the output cap."""
-
-
-class BadMessage(RuntimeError):
-    """The kernel sent a message that is not a signed Jupyter JSON message."""
-
-
-def _read_only_paths() -> list[str]:
-    paths = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32"]
-    for prefix in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix):
-        paths.append(prefix)
-        real = os.path.realpath(prefix)
-        if real != prefix:
-            paths.append(real)
-    # the interpreter the venv's python links to, wherever it lives
-    exe = os.path.realpath(sys.executable)
-    paths.append(str(Path(exe).parent.parent))
-    seen: list[str] = []
-    for path in paths:
-        if path not in seen and os.path.exists(path):
-            seen.append(path)
-    # parents first, so a bind never hides an earlier one
-    return sorted(seen, key=lambda p: p.count("/"))
-
-
-def _cgroups(name: str) -> dict[str, str]:
-    """Per-kernel cgroup dirs (v1 memory and pids) under the proxy's own, where root may
-    create them; the launcher makes them and the kernel joins them (best effort)."""
-    if os.geteuid() != 0:
-        return {}
-    found: dict[str, str] = {}
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return {}
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        for controller in ("memory", "pids"):
-            if controller in controllers.split(","):
-                base = f"/sys/fs/cgroup/{controller}{path.rstrip('/')}"
-                if os.access(base, os.W_OK):
-                    found[controller] = f"{base}/{name}"
-    return found
-
-
-def _make_workdir(root: str) -> str:
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    return tempfile.mkdtemp(prefix="toolcode-sandbox-", dir=root)
-
-
-def _kernel_env() -> dict[str, str]:
-    """A clean, explicit environment: nothing of the proxy's (keys, proxies, config paths)."""
-    home = "/home"
-    return {
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": home,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "MALLOC_ARENA_MAX": "2",
-        "IPYTHONDIR": f"{home}/.ipython",
-        "JUPYTER_CONFIG_DIR": f"{home}/.jupyter",
-        "JUPYTER_DATA_DIR": f"{home}/.jupyter/data",
-        "JUPYTER_RUNTIME_DIR": f"{home}/.jupyter/runtime",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "MPLBACKEND": "agg",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-    }
+_PORTS = jail.PORTS
 
 
 @dataclass(eq=False)
@@ -148,11 +75,15 @@ class Kernel:
     _closing: asyncio.Task[None] | None = field(default=None, init=False)
     _drain: asyncio.Task[None] | None = field(default=None, init=False)
 
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
     # -- start -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.started_at = time.monotonic()
-        self.workdir = Path(await asyncio.to_thread(_make_workdir, self.limits.work_root))
+        self.workdir = Path(await asyncio.to_thread(jail.make_workdir, self.limits.work_root))
         try:
             await asyncio.wait_for(self._start(), self.limits.start_timeout)
         except BaseException as exc:
@@ -170,10 +101,8 @@ class Kernel:
         ipc = workdir / "ipc"
         ipc.mkdir(mode=0o700)
         (workdir / "root").mkdir(mode=0o700)
-        root_user = os.geteuid() == 0
-        self.uid = _UID_BASE + secrets.randbelow(1_000_000_000) if root_user else os.geteuid()
-        self.cgroups = _cgroups(f"toolcode-{self.uid}-{os.getpid()}")
-        gid = self.uid if root_user else os.getegid()
+        self.uid, gid, per_kernel_uid = jail.pick_uid()
+        self.cgroups = jail.cgroups(f"toolcode-{self.uid}-{os.getpid()}")
         key = secrets.token_hex(32)
         self._session = Session(
             key=key.encode(),
@@ -197,35 +126,16 @@ class Kernel:
         # up, the directory is closed to it (0711), so it cannot fill the host disk through it.
         os.chmod(ipc, 0o733)
         lim = self.limits
-        config = {
-            "parent": os.getpid(),
-            "workdir": str(workdir),
-            "root": str(workdir / "root"),
-            "ipc_dir": str(ipc),
-            "read_only": _read_only_paths(),
-            "uid": self.uid,
-            "gid": gid,
-            "per_kernel_uid": root_user,
-            "cgroups": self.cgroups,
-            "memory_bytes": lim.memory_mb * 1024 * 1024,
-            "cpu_seconds": lim.cpu_seconds,
-            "file_bytes": lim.file_mb * 1024 * 1024,
-            "disk_bytes": lim.disk_mb * 1024 * 1024,
-            "inodes": 4096,
-            "processes": lim.processes,
-            "open_files": lim.open_files,
-            "env": _kernel_env(),
-            "argv": [
-                sys.executable,
-                "-I",
-                "-B",
-                "-m",
-                "ipykernel_launcher",
-                "-f",
-                str(conn_file),
-                "--HistoryManager.enabled=False",
-            ],
-        }
+        config = jail.launch_config(
+            workdir=str(workdir),
+            conn_file=str(conn_file),
+            uid=self.uid,
+            gid=gid,
+            per_kernel_uid=per_kernel_uid,
+            groups=self.cgroups,
+            limits={k: getattr(lim, k) for k in jail.LIMIT_KEYS},
+            parent=os.getpid(),
+        )
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
@@ -261,13 +171,7 @@ class Kernel:
             if self.process.returncode is not None:
                 raise KernelStartError(self._died_message())
         os.chmod(ipc, 0o711)
-        report = await self._execute(
-            "exec(compile(__toolcode_prelude, '<toolcode prelude>', 'exec'),"
-            " {'get_ipython': get_ipython, '__name__': 'toolcode_prelude'})\n"
-            "del __toolcode_prelude",
-            user_ns_setup=_PRELUDE,
-            timeout=lim.start_timeout,
-        )
+        report = await self._execute(prelude_cell(), timeout=lim.start_timeout)
         if report.get("ready") is not True:
             raise KernelStartError(f"prelude failed: {report.get('error')}")
 
@@ -325,23 +229,8 @@ class Kernel:
         """Run one cell; the kernel's report (untrusted JSON, already size-capped)."""
         return await self._execute(code, timeout=self.limits.timeout)
 
-    async def _execute(
-        self, code: str, *, timeout: float, user_ns_setup: str | None = None
-    ) -> dict[str, Any]:
-        if user_ns_setup is not None:  # ship the prelude as data, not as a cell to parse
-            code = f"__toolcode_prelude = {user_ns_setup!r}\n{code}"
-        msg_id = await self._send(
-            "shell",
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": False,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-        )
+    async def _execute(self, code: str, *, timeout: float) -> dict[str, Any]:
+        msg_id = await self._send("shell", "execute_request", execute_content(code))
         try:
             return await asyncio.wait_for(self._collect(msg_id), timeout)
         except TimeoutError:
@@ -349,15 +238,12 @@ class Kernel:
             raise
 
     async def _collect(self, msg_id: str) -> dict[str, Any]:
-        budget = self.limits.output_kb * 1024
-        report: dict[str, Any] = {}
-        idle = False
-        reply = False
+        collector = Collector(msg_id, self.limits.output_kb)
         iopub = asyncio.ensure_future(self._recv("iopub"))
         shell: asyncio.Future[dict[str, Any]] | None = asyncio.ensure_future(self._recv("shell"))
         died = asyncio.ensure_future(self._wait_exit())
         try:
-            while not (idle and reply):
+            while not collector.done:
                 waiting: set[asyncio.Future[Any]] = {iopub, died}
                 if shell is not None:
                     waiting.add(shell)
@@ -365,42 +251,20 @@ class Kernel:
                 if died in done:
                     raise KernelDied(self._died_message())
                 if shell is not None and shell in done:
-                    msg = shell.result()
-                    shell = None
-                    if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                        reply = True
-                    else:
+                    collector.shell(shell.result())
+                    if not collector.replied:
                         shell = asyncio.ensure_future(self._recv("shell"))
+                    else:
+                        shell = None
                 if iopub in done:
                     msg = iopub.result()
                     iopub = asyncio.ensure_future(self._recv("iopub"))
-                    # every message counts, not only this execution's: a flood of others
-                    # must not keep the proxy busy either
-                    budget -= len(json.dumps(msg.get("content"))) + 256
-                    if budget < 0:
-                        raise OutputTooLarge(
-                            f"the code printed more than {self.limits.output_kb} KiB"
-                        )
-                    if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                        continue
-                    msg_type = msg.get("msg_type") or msg["header"].get("msg_type")
-                    if msg_type == "display_data":
-                        data = (msg.get("content") or {}).get("data") or {}
-                        if REPORT_TYPE in data:
-                            report = {"report": data[REPORT_TYPE]}
-                    elif msg_type == "status":
-                        idle = (msg.get("content") or {}).get("execution_state") == "idle"
-                    elif msg_type == "error" and "report" not in report:
-                        content = msg.get("content") or {}
-                        report = {"error": f"{content.get('ename')}: {content.get('evalue')}"}
+                    collector.iopub(msg)
         finally:
             for task in (iopub, shell, died):
                 if task is not None:
                     task.cancel()
-        if "report" in report:
-            value = report["report"]
-            return value if isinstance(value, dict) else {"error": "malformed report"}
-        return {"error": report.get("error") or "the sandbox sent no report"}
+        return collector.result()
 
     async def _wait_exit(self) -> None:
         if self.process is not None:

@@ -32,6 +32,7 @@ import resource
 import shutil
 import signal
 import sys
+import time
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -244,7 +245,21 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     status = 0
-    while True:
+    reaped = False
+    pending = list(cfg.get("close_ipc") or [])
+    while pending and not reaped:
+        # under a gateway nobody else closes the socket dir: do it once the kernel's sockets
+        # exist (as kernel.py does for the proxy's own kernels)
+        try:
+            pid, status = os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            break
+        reaped = pid != 0
+        if not reaped and all(os.path.exists(p) for p in pending):
+            os.chmod(cfg["ipc_dir"], 0o711)
+            break
+        time.sleep(0.01)
+    while not reaped:
         try:
             _, status = os.waitpid(child, 0)
             break

@@ -15,14 +15,13 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import zmq.asyncio
-
-from .kernel import Kernel, KernelStartError
+from .backend import Backend, LocalBackend, SandboxKernel
 from .limits import Limits
+from .messages import KernelStartError
 
 __all__ = ["KernelPool", "PoolStats", "SandboxUnavailable", "pool_for_loop"]
 
@@ -49,15 +48,16 @@ class PoolStats:
 
 
 class KernelPool:
-    """Spare kernels for one event loop (a proxy worker). Use ``take()`` and ``release()``."""
+    """Spare kernels of one backend for one event loop (a proxy worker). Use ``take()`` and
+    ``release()``."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, backend: Backend | None = None) -> None:
         self.limits = limits or Limits.from_env()
+        self.backend: Backend = backend or LocalBackend()
         self.stats = PoolStats()
-        self._context = zmq.asyncio.Context()
-        self._ready: deque[Kernel] = deque()
-        self._waiters: deque[asyncio.Future[Kernel]] = deque()
-        self._kernels: set[Kernel] = set()  # every kernel not yet closed, for close_now()
+        self._ready: deque[SandboxKernel] = deque()
+        self._waiters: deque[asyncio.Future[SandboxKernel]] = deque()
+        self._kernels: set[SandboxKernel] = set()  # every kernel not yet closed, for close_now()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starts: set[asyncio.Task[None]] = set()
         self._numbers = 0
@@ -74,7 +74,7 @@ class KernelPool:
         self._loop = self._loop or asyncio.get_running_loop()
         self._refill()
 
-    async def take(self) -> Kernel:
+    async def take(self) -> SandboxKernel:
         """A fresh, started kernel; waits for one (bounded) when no spare is ready."""
         if self._closed:
             raise SandboxUnavailable("the sandbox pool is closed")
@@ -83,14 +83,14 @@ class KernelPool:
             kernel = self._ready.popleft()
             self.stats.spares = len(self._ready)
             self._refill()
-            if kernel.process is not None and kernel.process.returncode is None:
+            if kernel.alive:
                 return kernel
             self._discard(kernel)  # died while waiting (it should not; be safe)
         if self._failures >= 3:  # kernels keep failing here: answer now, keep retrying behind
             self._refill()
             raise SandboxUnavailable(f"sandbox kernels fail to start: {self._last_error}")
         self.stats.waits += 1
-        waiter: asyncio.Future[Kernel] = self._loop.create_future()
+        waiter: asyncio.Future[SandboxKernel] = self._loop.create_future()
         self._waiters.append(waiter)
         self._refill()
         try:
@@ -104,7 +104,7 @@ class KernelPool:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
-    def release(self, kernel: Kernel) -> None:
+    def release(self, kernel: SandboxKernel) -> None:
         """Done with ``kernel``: kill it and remove its work dir, in the background."""
         self._discard(kernel)
 
@@ -120,7 +120,7 @@ class KernelPool:
         kernels = list(self._kernels)
         self._ready.clear()
         await asyncio.gather(*(self._close(k) for k in kernels), return_exceptions=True)
-        self._context.term()
+        await self.backend.aclose()
         _POOLS.discard(self)
         log.info("sandbox pool closed: %s", self.describe())
 
@@ -130,6 +130,7 @@ class KernelPool:
         for kernel in list(self._kernels):
             kernel.close_now()
         self._kernels.clear()
+        self.backend.close_now()
 
     def describe(self) -> dict[str, int]:
         self.stats.spares = len(self._ready)
@@ -163,7 +164,7 @@ class KernelPool:
         if self._failures:  # back off after failures: never hot-loop on a broken host
             await asyncio.sleep(min(30.0, 0.5 * 2 ** min(self._failures, 6)))
         self._numbers += 1
-        kernel = Kernel(self.limits, self._context, self._numbers)
+        kernel = self.backend.kernel(self.limits, self._numbers)
         self._kernels.add(kernel)
         try:
             await kernel.start()
@@ -211,14 +212,14 @@ class KernelPool:
         )
         self._refill()
 
-    def _discard(self, kernel: Kernel) -> None:
+    def _discard(self, kernel: SandboxKernel) -> None:
         if self._loop is None:
             kernel.close_now()
             self._kernels.discard(kernel)
             return
         self._spawn(self._close(kernel))
 
-    async def _close(self, kernel: Kernel) -> None:
+    async def _close(self, kernel: SandboxKernel) -> None:
         try:
             await asyncio.shield(kernel.close())
         finally:
@@ -228,20 +229,22 @@ class KernelPool:
 
 
 _POOLS: weakref.WeakSet[KernelPool] = weakref.WeakSet()
-_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KernelPool] = (
+_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, KernelPool]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def pool_for_loop() -> KernelPool:
-    """The running loop's pool (one per proxy worker), made on first use from the env."""
+def pool_for_loop(key: str = "local", backend: Callable[[], Backend] | None = None) -> KernelPool:
+    """The running loop's pool for ``key`` (one per proxy worker and backend), made on first
+    use from the env with ``backend()`` (default: the local one)."""
     loop = asyncio.get_running_loop()
-    pool = _BY_LOOP.get(loop)
+    pools = _BY_LOOP.setdefault(loop, {})
+    pool = pools.get(key)
     if pool is None or pool._closed:
-        pool = KernelPool()
-        _BY_LOOP[loop] = pool
+        pool = KernelPool(backend=backend() if backend is not None else None)
+        pools[key] = pool
         pool.warm()
-        log.info("sandbox pool created: %s", pool.limits)
+        log.info("sandbox pool created (%s): %s", pool.backend.name, pool.limits)
     return pool
 
 

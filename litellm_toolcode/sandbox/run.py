@@ -18,7 +18,8 @@ from ..answer import Executor
 from ..check import LiteralCall
 from ..errors import ModelOutputError, ToolcodeError
 from ..schema import Toolset
-from .kernel import BadMessage, KernelDied, OutputTooLarge
+from .gateway import GatewayBackend, GatewaySettings
+from .messages import BadMessage, GatewayLost, KernelDied, OutputTooLarge
 from .pool import KernelPool, SandboxUnavailable, pool_for_loop
 
 __all__ = [
@@ -105,14 +106,26 @@ def _calls(report: dict[str, Any], max_calls: int) -> tuple[tuple[LiteralCall, .
     return tuple(calls), result_used
 
 
-async def run_code(code: str, toolset: Toolset, pool: KernelPool | None = None) -> Execution:
-    """Run ``code`` with ``toolset``'s recording stubs in a fresh kernel.
+def _pool(gateway: GatewaySettings | None) -> KernelPool:
+    if gateway is None:
+        return pool_for_loop()
+    return pool_for_loop(gateway.key, lambda: GatewayBackend(gateway))
+
+
+async def run_code(
+    code: str,
+    toolset: Toolset,
+    pool: KernelPool | None = None,
+    gateway: GatewaySettings | None = None,
+) -> Execution:
+    """Run ``code`` with ``toolset``'s recording stubs in a fresh kernel (on ``gateway``'s
+    Kernel Gateway when given, else on this host).
 
     Raises ``CodeExecutionError`` (the code raised), ``SandboxLimitError`` (a limit was hit) or
     ``SandboxUnavailableError`` (no kernel could be had). The returned calls are not validated
     yet: pass each through ``toolset.validate``.
     """
-    pool = pool or pool_for_loop()
+    pool = pool or _pool(gateway)
     limits = pool.limits
     asked = time.monotonic()
     try:
@@ -142,6 +155,12 @@ async def run_code(code: str, toolset: Toolset, pool: KernelPool | None = None) 
         raise SandboxLimitError(
             "the code crashed the sandbox (it may have exceeded the memory or CPU limit)",
             limit="crash",
+        ) from None
+    except GatewayLost as exc:
+        pool.stats.limit_hits += 1
+        log.warning("sandbox: gateway kernel %d: %s", kernel.number, exc)
+        raise SandboxUnavailableError(
+            f"code execution is unavailable: {exc} while the code ran"
         ) from None
     except BadMessage as exc:
         pool.stats.limit_hits += 1
@@ -176,13 +195,15 @@ async def run_code(code: str, toolset: Toolset, pool: KernelPool | None = None) 
     return Execution(calls=calls, result_used=result_used, seconds=seconds, waited=waited)
 
 
-def executor(record: Callable[..., None] | None = None) -> Executor:
-    """An ``answer.Executor`` running code in this loop's pool; ``record(**facts)`` gets the
-    per-request facts (for spend-log metadata)."""
+def executor(
+    record: Callable[..., None] | None = None, gateway: GatewaySettings | None = None
+) -> Executor:
+    """An ``answer.Executor`` running code in this loop's pool (``gateway``'s when given);
+    ``record(**facts)`` gets the per-request facts (for spend-log metadata)."""
 
     async def execute(code: str, toolset: Toolset) -> tuple[LiteralCall, ...]:
         try:
-            execution = await run_code(code, toolset)
+            execution = await run_code(code, toolset, gateway=gateway)
         except SandboxLimitError as exc:
             if record is not None:
                 record(toolcode_sandbox_limit=exc.limit)
@@ -199,9 +220,9 @@ def executor(record: Callable[..., None] | None = None) -> Executor:
     return execute
 
 
-def warm() -> None:
+def warm(gateway: GatewaySettings | None = None) -> None:
     """Make sure this loop's pool exists and is filling (never raises: a warm-up hint)."""
     try:
-        pool_for_loop().warm()
+        _pool(gateway).warm()
     except Exception as exc:  # warming must never fail a request
         log.warning("sandbox: could not warm the pool: %s", exc)
