@@ -10,7 +10,12 @@ STAMP   := $(VENV)/.installed-stamp
 # fetches the model on first use) unless TOOLCODE_UPSTREAM_BASE names your own upstream.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: run test test-real lint install
+# `make gateway`: a local Jupyter Kernel Gateway running our hardened kernels (docs/gateway.md),
+# in a venv of its own: it needs jupyter_server and its tree, the proxy does not.
+GW_VENV  ?= .venv-gateway
+GW_STAMP := $(GW_VENV)/.installed-stamp
+
+.PHONY: run test test-real lint install gateway gateway-install
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +27,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(GW_STAMP): constraints.txt constraints-gateway.txt
+	$(PYTHON) -m venv $(GW_VENV)
+	$(GW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(GW_VENV)/bin/python -m pip install --quiet -c constraints.txt -c constraints-gateway.txt \
+		jupyter-kernel-gateway jupyter-server ipykernel pydantic orjson
+	touch $(GW_STAMP)
+
+gateway-install: $(GW_STAMP)
+
+gateway: $(GW_STAMP)
+	$(GW_VENV)/bin/python scripts/gateway.py
+
 run: $(STAMP)
 	$(BIN)/python scripts/serve.py
 
@@ -30,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(GW_STAMP)
 	$(BIN)/pytest
 
 # End-to-end tests against the real local model (builds/fetches it on first use; slow).

@@ -11,7 +11,8 @@ Settings (environment): ``TOOLCODE_GATEWAY_PORT`` (8765), ``TOOLCODE_GATEWAY_IP`
 another address only behind TLS or a private network), ``TOOLCODE_GATEWAY_TOKEN`` (else one is
 made once and kept in ``.data/gateway/token``, 0600), ``TOOLCODE_GATEWAY_MAX_KERNELS`` (8),
 ``TOOLCODE_GATEWAY_CULL_IDLE`` (600 s), and the kernel-side limits
-``TOOLCODE_SANDBOX_{MEMORY_MB,CPU_SECONDS,FILE_MB,DISK_MB,PROCESSES,OPEN_FILES,DIR}``.
+``TOOLCODE_SANDBOX_{MEMORY_MB,CPU_SECONDS,FILE_MB,DISK_MB,PROCESSES,OPEN_FILES}`` and
+``TOOLCODE_SANDBOX_DIR`` (default ``.data/gateway/kernels``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,7 +57,28 @@ def token(data: Path) -> tuple[str, str]:
     return path.read_text().strip(), str(path)
 
 
-def kernel_settings() -> dict[str, Any]:
+def kernel_dir(data: Path) -> Path:
+    """Where kernels' work dirs go: ``TOOLCODE_SANDBOX_DIR``, or the gateway's own."""
+    return Path(os.environ.get("TOOLCODE_SANDBOX_DIR") or data / "kernels")
+
+
+def sweep(data: Path) -> None:
+    """What kernels killed with the gateway (SIGKILL: their launcher could not clean up) left:
+    their work dirs, and the gateway's dangling socket links."""
+    place = kernel_dir(data)
+    for workdir in place.glob("toolcode-sandbox-*") if place.is_dir() else []:
+        try:
+            conn = json.loads((workdir / "ipc" / "connection.json").read_text())
+        except (OSError, ValueError):
+            conn = {}
+        if conn.get("kernel_name") == jail.GATEWAY_KERNEL:  # ours, not a local proxy's
+            shutil.rmtree(workdir, ignore_errors=True)
+    for link in (data / "runtime").glob("kernel-*-ipc-*"):
+        if link.is_symlink() and not link.exists():
+            link.unlink()
+
+
+def kernel_settings(data: Path) -> dict[str, Any]:
     limits = {}
     for key, name in jail.LIMIT_ENV.items():
         raw = os.environ.get(name)
@@ -63,11 +86,11 @@ def kernel_settings() -> dict[str, Any]:
             if not raw.isdigit():
                 sys.exit(f"{name}={raw!r} is not a whole number")
             limits[key] = int(raw)
-    return {"directory": os.environ.get("TOOLCODE_SANDBOX_DIR", ""), "limits": limits}
+    return {"directory": str(kernel_dir(data)), "limits": limits}
 
 
-def write_kernelspec(jupyter: Path) -> None:
-    spec = jupyter / "kernels" / KERNEL
+def write_kernelspec(data: Path) -> None:
+    spec = data / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True, exist_ok=True)
     kernel = {
         "argv": [
@@ -76,7 +99,7 @@ def write_kernelspec(jupyter: Path) -> None:
             "-S",
             str(SANDBOX / "jail.py"),
             "{connection_file}",
-            json.dumps(kernel_settings()),
+            json.dumps(kernel_settings(data)),
         ],
         "display_name": "Python (toolcode sandbox)",
         "language": "python",
@@ -110,7 +133,9 @@ def command(port: int) -> list[str]:
         "--ZMQChannelsWebsocketConnection.limit_rate=False",
         # a kernel has no network: ZeroMQ over Unix sockets, joined by jail.py's symlinks
         "--KernelManager.transport=ipc",
-        "--KernelManager.shutdown_wait_time=1",
+        # a DELETE asks the kernel to stop, then SIGTERMs its launcher (which kills the whole
+        # namespace and removes the work dir), SIGKILL only as the last resort
+        "--KernelManager.shutdown_wait_time=4",
         # a dead kernel is never restarted (it is never reused), and is noticed fast
         "--KernelRestarter.restart_limit=0",
         "--KernelRestarter.time_to_dead=1",
@@ -218,7 +243,8 @@ def main() -> None:
     data = data_dir()
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret, source = token(data)
-    write_kernelspec(data / "jupyter")
+    sweep(data)
+    write_kernelspec(data)
     port = int(os.environ.get("TOOLCODE_GATEWAY_PORT", "8765"))
     process = subprocess.Popen(command(port), env=environment(secret, data), cwd=data)
 
@@ -235,17 +261,24 @@ def main() -> None:
         process.terminate()
         process.wait(15)
         sys.exit(f"make gateway: {exc}")
+    # a token the operator chose is not echoed (this output may go to a log); a generated one
+    # must be, once, for them to hand to the proxy
+    shown = f"(as set in {source})" if source == "TOOLCODE_GATEWAY_TOKEN" else secret
     print(
         f"gateway ready (a kernel started in {seconds * 1000:.0f} ms). For the proxy:\n"
         f"  TOOLCODE_GATEWAY_URL={url}\n"
-        f"  TOOLCODE_GATEWAY_TOKEN={secret}   (from {source})",
+        f"  TOOLCODE_GATEWAY_TOKEN={shown}"
+        + ("" if source == "TOOLCODE_GATEWAY_TOKEN" else f"   (kept in {source})"),
         flush=True,
     )
     try:
-        sys.exit(process.wait())
+        code = process.wait()
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
+        sweep(data)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

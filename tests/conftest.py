@@ -82,10 +82,12 @@ def start_proxy(
     extra_args: tuple[str, ...] = (),
     port: int | None = None,
     env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Proxy:
     """Start ``litellm --config`` (the console script beside this interpreter) and wait.
 
-    ``env`` is added to the proxy's environment (the shipped config reads its upstream there).
+    ``env`` is added to the proxy's environment (the shipped config reads its upstream there);
+    ``prefix`` runs it under another command (``setpriv``: a host without namespaces).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(config)
@@ -98,6 +100,7 @@ def start_proxy(
         **(env or {}),
     }
     cmd = [
+        *prefix,
         str(Path(sys.executable).parent / "litellm"),
         "--config",
         "config.yaml",
@@ -150,6 +153,16 @@ def no_kernel_left_behind() -> Iterator[None]:
         time.sleep(0.1)
     shutil.rmtree(SANDBOX_DIR, ignore_errors=True)
     assert left == ([], []), f"sandbox kernels or work dirs left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[Any]:
+    """A real Kernel Gateway as ``make gateway`` starts it (tests/gateway_helpers.py)."""
+    from tests.gateway_helpers import start_gateway, stop_gateway
+
+    running = start_gateway()
+    yield running
+    stop_gateway(running)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from litellm_toolcode.answer import Reply, interpret_executing
-from litellm_toolcode.sandbox import Execution, KernelPool, Limits, run_code
+from litellm_toolcode.sandbox import Execution, GatewaySettings, KernelPool, Limits, run_code
+from litellm_toolcode.sandbox.gateway import GatewayBackend
 from litellm_toolcode.schema_code import Toolset, build_toolset
 
 T = TypeVar("T")
@@ -44,17 +45,19 @@ TOOLS = build_toolset(
 
 
 class LoopThread:
-    """An event loop in a thread, holding one pool: tests submit coroutines to it."""
+    """An event loop in a thread, holding one pool (local kernels, or ``gateway``'s): tests
+    submit coroutines to it."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, gateway: GatewaySettings | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.pool: KernelPool = self.call(self._make(limits))
+        self.backend = "gateway" if gateway is not None else "local"
+        self.pool: KernelPool = self.call(self._make(limits, gateway))
 
     @staticmethod
-    async def _make(limits: Limits) -> KernelPool:
-        pool = KernelPool(limits)
+    async def _make(limits: Limits, gateway: GatewaySettings | None) -> KernelPool:
+        pool = KernelPool(limits, GatewayBackend(gateway) if gateway is not None else None)
         pool.warm()
         return pool
 

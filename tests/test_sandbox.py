@@ -2,11 +2,16 @@
 it cannot (the attack suite). Every attack asserts on effects on the host: the secret was not
 read, the host file was not written, no process was left, the next kernel was clean, the pool
 still serves. A real pool on a background event loop runs the kernels, as in the proxy.
+
+Every test runs on both backends: ``local`` (kernels on this host) and ``gateway`` (kernels on
+a real Kernel Gateway started as ``make gateway`` starts it, on this same host, so the host-side
+effects are checked the same way).
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import shutil
@@ -28,9 +33,10 @@ from litellm_toolcode.sandbox import (
 )
 from litellm_toolcode.sandbox.kernel import Kernel
 from litellm_toolcode.sandbox.run import _cell
+from tests.gateway_helpers import HOST_SECRET, Gateway
 from tests.sandbox_helpers import TOOLS, LoopThread, processes_mentioning, processes_of_uid
 
-SECRET = "sk-host-secret-7f3a9c"
+SECRET = HOST_SECRET  # in this process's environment and in the test gateway's
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +44,16 @@ def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sandbox")
 
 
-@pytest.fixture(scope="module")
-def sb(sandbox_dir: Path) -> Iterator[LoopThread]:
+@pytest.fixture(scope="module", params=["local", "gateway"])
+def sb(request: pytest.FixtureRequest, sandbox_dir: Path) -> Iterator[LoopThread]:
     os.environ["TOOLCODE_TEST_SECRET"] = SECRET  # the kernel must never see this
-    loop = LoopThread(Limits(pool_size=2, timeout=2.5, directory=str(sandbox_dir)))
+    limits = Limits(pool_size=2, timeout=2.5, directory=str(sandbox_dir))
+    gateway: Gateway | None = None
+    if request.param == "gateway":
+        gateway = request.getfixturevalue("gateway")
+        assert gateway is not None
+        sandbox_dir = gateway.sandbox_dir  # the gateway's kernels put their work dirs there
+    loop = LoopThread(limits, gateway.settings if gateway is not None else None)
     yield loop
     loop.close()
     del os.environ["TOOLCODE_TEST_SECRET"]
@@ -70,16 +82,25 @@ def run_taking_kernel(
     the kernel is closed."""
 
     async def go() -> tuple[dict[str, Any] | BaseException, int]:
-        kernel: Kernel = await sb.pool.take()
+        kernel = await sb.pool.take()
         outcome: dict[str, Any] | BaseException
+        seconds = timeout or sb.pool.limits.timeout
+        if isinstance(kernel, Kernel):
+            uid = kernel.uid
+        else:  # a gateway kernel: ask it (a second cell, for this test's eyes only)
+            uid_cell = _cell("import os\nnote(str(os.getuid()))", TOOLS, 64)
+            uid = int((await kernel._execute(uid_cell))["calls"][0]["arguments"]["text"])  # type: ignore[attr-defined]
         try:
             cell = _cell(code, TOOLS, 64)
-            outcome = await kernel._execute(cell, timeout=timeout or sb.pool.limits.timeout)
+            if isinstance(kernel, Kernel):
+                outcome = await kernel._execute(cell, timeout=seconds)
+            else:
+                outcome = await asyncio.wait_for(kernel._execute(cell), seconds)  # type: ignore[attr-defined]
         except BaseException as exc:
             outcome = exc
         await kernel.close()
         sb.pool._kernels.discard(kernel)
-        return outcome, kernel.uid
+        return outcome, uid
 
     return sb.call(go())
 
@@ -682,6 +703,8 @@ def test_the_pool_counts_what_happened(sb: LoopThread) -> None:
 
 
 def test_attack_unsigned_message_on_the_channel(sb: LoopThread) -> None:
+    # locally the proxy checks the signature; on the gateway, the gateway does and closes the
+    # kernel's channels (scripts/toolcode_kg.py): the same error either way
     with pytest.raises(SandboxLimitError) as caught:
         sb.run(
             "from jupyter_client.session import Session\n"

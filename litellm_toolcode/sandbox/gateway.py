@@ -107,6 +107,7 @@ class GatewayKernel:
     _ws: ClientConnection | None = field(default=None, init=False)
     _session: str = field(default_factory=lambda: uuid.uuid4().hex, init=False)
     _full: bool = field(default=False, init=False)  # the gateway said it is at max_kernels
+    _creating: asyncio.Future[httpx.Response] | None = field(default=None, init=False)
     _closing: asyncio.Task[None] | None = field(default=None, init=False)
 
     @property
@@ -150,20 +151,21 @@ class GatewayKernel:
     async def _create(self) -> str:
         delay = 0.1
         while True:
+            body = {"name": self.backend.settings.kernel_name, "env": {}}
+            # shielded: a start cancelled mid-POST (pool closing, start timeout) still learns
+            # the kernel's id in close(), and deletes it
+            self._creating = asyncio.ensure_future(
+                self.backend.http().post("/api/kernels", json=body)
+            )
             try:
-                response = await self.backend.http().post(
-                    "/api/kernels", json={"name": self.backend.settings.kernel_name, "env": {}}
-                )
+                response = await asyncio.shield(self._creating)
             except httpx.HTTPError as exc:
                 raise KernelStartError(
                     f"cannot reach the kernel gateway at {self._url} ({type(exc).__name__}); "
                     "is it running? (`make gateway`)"
                 ) from None
-            if response.status_code == 201:
-                kernel_id = _json(response).get("id")
-                if not isinstance(kernel_id, str) or not kernel_id.replace("-", "").isalnum():
-                    raise KernelStartError(f"the kernel gateway at {self._url} sent no kernel id")
-                self.backend.open_ids.add(kernel_id)
+            kernel_id = self._created(response)
+            if kernel_id is not None:
                 return kernel_id
             if response.status_code == 403 and "Resource Limit" in response.text:
                 # full: wait (bounded by start_timeout) for a kernel to be deleted
@@ -180,6 +182,17 @@ class GatewayKernel:
                 f"the kernel gateway at {self._url} could not start a kernel: "
                 f"HTTP {response.status_code} {response.text[:200]!r}"
             )
+
+    def _created(self, response: httpx.Response) -> str | None:
+        self._creating = None
+        if response.status_code != 201:
+            return None
+        kernel_id = _json(response).get("id")
+        if not isinstance(kernel_id, str) or not kernel_id.replace("-", "").isalnum():
+            raise KernelStartError(f"the kernel gateway at {self._url} sent no kernel id")
+        self.kernel_id = kernel_id
+        self.backend.open_ids.add(kernel_id)
+        return kernel_id
 
     async def _connect(self, kernel_id: str) -> ClientConnection:
         base = "ws" + self._url[len("http") :]
@@ -260,6 +273,10 @@ class GatewayKernel:
                 raise OutputTooLarge(
                     f"the code printed more than {self.limits.output_kb} KiB"
                 ) from None
+            if exc.rcvd is not None and exc.rcvd.code == CloseCode.POLICY_VIOLATION:
+                # our gateway's verdict on a message that failed its signature check
+                reason = exc.rcvd.reason
+                raise BadMessage(f"the gateway refused a kernel message: {reason}") from None
             raise GatewayLost(
                 f"the kernel gateway at {self._url} closed the kernel's connection"
             ) from None
@@ -290,6 +307,9 @@ class GatewayKernel:
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), 2)
+        if self.kernel_id is None and self._creating is not None:
+            with contextlib.suppress(Exception):
+                self._created(await asyncio.wait_for(self._creating, 15))
         kernel_id = self.kernel_id
         if kernel_id is None:
             return

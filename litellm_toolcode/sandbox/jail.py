@@ -45,6 +45,7 @@ DEFAULT_LIMITS = {
     "processes": 32,
     "open_files": 128,
 }
+GATEWAY_KERNEL = "toolcode-gateway"  # names a gateway kernel's work dir (scripts/gateway.py)
 LIMIT_ENV = {key: f"TOOLCODE_SANDBOX_{key.upper()}" for key in LIMIT_KEYS}
 
 
@@ -200,7 +201,7 @@ def gateway_kernel(argv: list[str]) -> None:
     groups = cgroups(f"toolcode-{uid}-{os.getppid()}")
     own_conn = f"{ipc}/connection.json"
     with open(own_conn, "w") as handle:
-        json.dump({**conn, "ip": f"{ipc}/k", "kernel_name": "toolcode"}, handle)
+        json.dump({**conn, "ip": f"{ipc}/k", "kernel_name": GATEWAY_KERNEL}, handle)
     os.chmod(own_conn, 0o644)
     sockets = []
     for name in PORTS:
