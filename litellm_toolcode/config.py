@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
@@ -123,7 +123,7 @@ class AliasSettings(BaseModel):
         "AST without running anything; other code (loops, variables, comprehensions, "
         "f-strings, arithmetic) runs in the hardened Jupyter kernel sandbox, where the tool "
         "stubs only record calls. `gateway`: the same, but the kernels run on a Jupyter Kernel "
-        "Gateway (`gateway_url`, `gateway_token`; docs/gateway.md), for a proxy host that "
+        "Gateway (`gateway_url`, `gateway_token_env`; docs/gateway.md), for a proxy host that "
         "cannot create namespaces. `literal_only`: never run code; such code is an error "
         "that asks the model for literal calls. Pool size and limits are per proxy: "
         "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (README).",
@@ -133,29 +133,22 @@ class AliasSettings(BaseModel):
         description="With `execution: gateway`: the Kernel Gateway's http(s) URL, or "
         "`os.environ/NAME` to read it from the environment variable NAME.",
     )
-    gateway_token: str = Field(
-        default="os.environ/TOOLCODE_GATEWAY_TOKEN",
-        description="With `execution: gateway`: `os.environ/NAME`, the environment variable "
-        "holding the gateway's token. Never the token itself: model_info is shown by the "
-        "proxy's /model/info.",
+    gateway_token_env: str = Field(
+        default="TOOLCODE_GATEWAY_TOKEN",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="With `execution: gateway`: the NAME of the environment variable holding "
+        "the gateway's token. A name, not `os.environ/NAME`: LiteLLM resolves those into "
+        "model_info, which the proxy shows through /model/info.",
     )
-
-    @field_validator("gateway_token")
-    @classmethod
-    def _token_by_reference(cls, value: str) -> str:
-        if not value.startswith("os.environ/") or value == "os.environ/":
-            raise ValueError(
-                "must be os.environ/NAME (the environment variable holding the token): "
-                "model_info is readable through /model/info"
-            )
-        return value
 
     def gateway(self, environ: Mapping[str, str] | None = None) -> GatewaySettings | None:
         """The gateway to run code on (``execution: gateway``), resolved from the env."""
         if self.execution != "gateway":
             return None
         return GatewaySettings.resolve(
-            self.gateway_url, self.gateway_token, os.environ if environ is None else environ
+            self.gateway_url,
+            ENV_PREFIX + self.gateway_token_env,
+            os.environ if environ is None else environ,
         )
 
 

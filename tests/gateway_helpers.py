@@ -52,13 +52,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_gateway(max_kernels: int = 8, port: int | None = None) -> Gateway:
+def start_gateway(
+    max_kernels: int = 8, port: int | None = None, token: str | None = None
+) -> Gateway:
     subprocess.run(["make", "-s", "gateway-install"], cwd=ROOT, check=True)
     # short paths: a Unix socket path has ~107 bytes, and the gateway's names are long
     home = Path(tempfile.mkdtemp(prefix="tcgw-"))
     sandbox_dir = home / "k"
     port = port or free_port()
-    token = secrets.token_urlsafe(24)
+    token = token or secrets.token_urlsafe(24)
     log = home / "gateway.log"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -108,6 +110,13 @@ def stop_gateway(gateway: Gateway, remove: bool = True) -> None:
         time.sleep(0.1)
     shutil.rmtree(gateway.home, ignore_errors=True)
     assert left == ([], []), f"gateway kernels or work dirs left behind: {left}"
+
+
+def server_pid(gateway: Gateway) -> int:
+    """The Kernel Gateway process itself (a child of scripts/gateway.py)."""
+    children = Path(f"/proc/{gateway.process.pid}/task/{gateway.process.pid}/children")
+    (pid,) = children.read_text().split()
+    return int(pid)
 
 
 def kernel_pids(gateway: Gateway) -> list[int]:

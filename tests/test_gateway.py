@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from litellm_toolcode.config import AliasSettings, GatewaySettings, settings_for
+from litellm_toolcode.config import GatewaySettings, settings_for
 from litellm_toolcode.errors import ConfigError
 from litellm_toolcode.sandbox import ENV_VARS, Limits, SandboxLimitError, jail
 from litellm_toolcode.sandbox.messages import Collector, OutputTooLarge
@@ -44,21 +44,26 @@ def test_gateway_settings_come_from_the_environment() -> None:
                 "enabled": True,
                 "execution": "gateway",
                 "gateway_url": "https://kg.internal",
-                "gateway_token": "os.environ/KG_B",
+                "gateway_token_env": "KG_B",
             }
         },
     ).gateway({"KG_B": "other"})
     assert own == GatewaySettings(url="https://kg.internal", token="other")
 
 
-def test_a_literal_token_in_model_info_is_refused() -> None:
+@pytest.mark.parametrize(
+    "toolcode",
+    [{"gateway_token": "abc"}, {"gateway_token_env": "os.environ/KG_B"}],
+    ids=["a-token", "a-reference"],
+)
+def test_a_token_in_model_info_is_refused(toolcode: dict[str, str]) -> None:
+    # model_info is shown by /model/info (and LiteLLM resolves os.environ/ references in it):
+    # only the name of the variable belongs there
     with pytest.raises(ConfigError) as caught:
         settings_for(
-            "my-alias",
-            {"toolcode": {"enabled": True, "execution": "gateway", "gateway_token": "abc"}},
+            "my-alias", {"toolcode": {"enabled": True, "execution": "gateway", **toolcode}}
         )
-    assert "my-alias" in caught.value.message and "os.environ/" in caught.value.message
-    assert "gateway_url" in AliasSettings.model_fields
+    assert "my-alias" in caught.value.message and "gateway_token_env" in caught.value.message
 
 
 def test_kernel_side_limit_defaults_match_the_proxy_s() -> None:
