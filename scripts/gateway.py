@@ -126,8 +126,14 @@ def command(port: int) -> list[str]:
         f"--KernelGatewayApp.default_kernel_name={KERNEL}",
         "--KernelSpecManager.ensure_native_kernel=False",
         f"--KernelGatewayApp.max_kernels={max_kernels}",
-        # TCP_NODELAY on the kernel WebSocket: ~45 ms -> ~4 ms per execute (Nagle + delayed ACK)
-        "--KernelGatewayApp.kernel_websocket_connection_class=toolcode_kg.NoDelayConnection",
+        # TCP_NODELAY on the kernel WebSocket (Nagle + delayed ACK cost ~40 ms per execute);
+        # TOOLCODE_GATEWAY_NODELAY=0 only to measure the difference (bench/gateway_latency.py)
+        "--KernelGatewayApp.kernel_websocket_connection_class=toolcode_kg."
+        + (
+            "Connection"
+            if os.environ.get("TOOLCODE_GATEWAY_NODELAY") == "0"
+            else "NoDelayConnection"
+        ),
         # the proxy caps output itself and errors clearly; a rate limit would drop output
         # silently (the report among it)
         "--ZMQChannelsWebsocketConnection.limit_rate=False",

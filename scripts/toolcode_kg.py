@@ -21,10 +21,8 @@ from jupyter_server.services.kernels.connection.channels import (  # type: ignor
 BAD_MESSAGE = 1008  # WebSocket "policy violation"
 
 
-class NoDelayConnection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
-    def connect(self) -> Any:
-        self.websocket_handler.set_nodelay(True)
-        return super().connect()
+class Connection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
+    """Bad kernel messages close the channels (for a measurement without the Nagle fix)."""
 
     def handle_outgoing_message(self, stream: str, outgoing_msg: list[Any]) -> None:
         try:
@@ -36,3 +34,11 @@ class NoDelayConnection(ZMQChannelsWebsocketConnection):  # type: ignore[misc]
                 type(exc).__name__,
             )
             self.websocket_handler.close(BAD_MESSAGE, "bad message from the kernel")
+
+
+class NoDelayConnection(Connection):
+    """What ``make gateway`` uses."""
+
+    def connect(self) -> Any:
+        self.websocket_handler.set_nodelay(True)
+        return super().connect()

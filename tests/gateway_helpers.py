@@ -70,6 +70,11 @@ def start_gateway(
         "TOOLCODE_GATEWAY_MAX_KERNELS": str(max_kernels),
         "TOOLCODE_SANDBOX_DIR": str(sandbox_dir),
         "TOOLCODE_TEST_SECRET": HOST_SECRET,
+        **(
+            {"TOOLCODE_GATEWAY_NODELAY": os.environ["TOOLCODE_GATEWAY_NODELAY"]}
+            if "TOOLCODE_GATEWAY_NODELAY" in os.environ  # bench/gateway_latency.py
+            else {}
+        ),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -1,12 +1,12 @@
 """Run model code that the literal AST path cannot read, in a hardened, pooled Jupyter kernel.
 
 - ``launcher.py``: namespaces, allow-list filesystem, per-kernel uid, rlimits, no privileges.
-- ``jail.py``: what a kernel gets (work dir, uid, paths, env), shared with the gateway side.
+- ``jail.py``: what a kernel gets (work dir, uid, paths, env); also the kernelspec wrapper of
+  the Kernel Gateway we ship (``scripts/gateway.py``, ``make gateway``).
 - ``kernel.py``: one local kernel seen from the proxy (async ZeroMQ client, size caps, kill).
 - ``gateway.py``: one kernel on a Jupyter Kernel Gateway (``execution: gateway``).
 - ``backend.py``: the seam between the pool and where kernels run.
 - ``messages.py``: the execute request, reading the messages into one report, the errors.
-- ``gateway_kernel.py``, ``gateway_app.py``: the gateway side (kernelspec wrapper, no-Nagle).
 - ``prelude.py``: the kernel-side recorder (stubs record calls, results are placeholders).
 - ``pool.py``: pre-started spares, one fresh kernel per execution, background refill.
 - ``run.py``: ``run_code(code, toolset)`` -> the calls the code made.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -184,6 +185,19 @@ def gateway_kernel(argv: list[str]) -> None:
     connects to the sockets its connection file names; the kernel binds them in its own work
     dir, and symlinks there from the names the gateway uses join the two.
     """
+    # Die with the gateway from here on (the launcher re-arms this after the exec), and make
+    # sure it is still there: a wrapper the gateway spawned just before dying would otherwise
+    # start an orphan kernel nobody will ever delete.
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as handle:
+            parent = handle.read()
+    except OSError:
+        parent = b""
+    if b"gateway" not in parent:
+        sys.exit("toolcode kernel: the gateway that started this kernel is gone")
     conn_path, settings = argv[0], json.loads(argv[1])
     with open(conn_path) as handle:
         conn = json.load(handle)
