@@ -12,7 +12,8 @@ Every fenced block must say its language, and is checked by it:
   and each ``litellm_toolcode`` callback must exist.
 - ``json``: parsed. ``bash``: each command names a real make target, script or module, test
   file, pytest marker, option and environment variable.
-- ``text``: shown, never run (model answers, prompts, the module map).
+- ``text``: shown, never run (model answers, prompts, the module map); the model answers the
+  README, how-it-works.md and sandbox.md show must be ones the examples' upstream plays.
 """
 
 from __future__ import annotations
@@ -395,6 +396,15 @@ ANSWERS: dict[str, list[Scripted]] = {
         Scripted(content=code("# tool: get_weather", 'get_weather(location="Lisbon")')),
         Scripted(content="Not really: 14 degrees celsius in Lisbon, take a jacket."),
     ],
+    "Weather in Paris, Oslo and Rome?": [
+        Scripted(
+            content=code(
+                "# tool: get_weather",
+                'for city in ["Paris", "Oslo", "Rome"]:',
+                "    get_weather(location=city)",
+            )
+        )
+    ],
     "London, please.": [Scripted(content=code("# tool: get_weather", "get_weather('London')"))],
     "Temperature in Paris and Oslo?": [
         Scripted(
@@ -492,6 +502,26 @@ def assert_code_mode(body: dict[str, Any], where: str) -> None:
         assert name not in body, f"{where}: the upstream got {name}"
     system = body["messages"][0]
     assert system["role"] == "system" and "def " in str(system["content"]), where
+
+
+def model_answers(page: Path) -> list[str]:
+    """The model answers a page shows: its ``text`` blocks holding a ``# tool:`` code block
+    (not the system prompt, which shows one as its own example)."""
+    return [
+        b.body.rstrip("\n")
+        for b in blocks("text")
+        if b.page == page and "# tool:" in b.body and not b.body.startswith("# Tools")
+    ]
+
+
+def test_the_model_answers_shown_are_the_ones_the_examples_get() -> None:
+    """What the docs say the model wrote is what the docs upstream plays to the examples."""
+    played = {str(a.content) for answers in ANSWERS.values() for a in answers}
+    for page in (README, DOCS / "how-it-works.md", DOCS / "sandbox.md"):
+        shown = model_answers(page)
+        assert shown, rel(page)
+        for answer in shown:
+            assert answer in played, f"{rel(page)} shows an answer no example gets:\n{answer}"
 
 
 def check_readme_example(namespace: dict[str, Any]) -> None:
