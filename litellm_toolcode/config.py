@@ -79,7 +79,7 @@ class AliasSettings(BaseModel):
         "f-strings, arithmetic) runs in the hardened Jupyter kernel sandbox, where the tool "
         "stubs only record calls. `literal_only`: never run code; such code is an error "
         "that asks the model for literal calls. Pool size and limits are per proxy: "
-        "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (README).",
+        "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (docs/sandbox.md).",
     )
 
 
