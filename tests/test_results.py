@@ -91,14 +91,14 @@ def key(function: str, **arguments: Any) -> str:
             ("convert_currency", {"amount_eur": 420, "to": "USD"}),
             ("convert_currency", {"amount_eur": 420.0, "to": "USD"}),
             True,
-        ),  # noqa: E501
+        ),
         (("find_flight", NYC), ("find_flight", ROM), False),
         (("find_flight", NYC), ("book_flight", {"flight": "NYC"}), False),
         (
             ("convert_currency", {"amount_eur": 1.5, "to": "USD"}),
             ("convert_currency", {"amount_eur": 1, "to": "USD"}),
             False,
-        ),  # noqa: E501
+        ),
     ],
     ids=["keyword-order", "int-vs-float", "other-arguments", "other-tool", "other-number"],
 )
@@ -186,13 +186,13 @@ RULES: list[tuple[str, str, bool, Expected]] = [
         f"{FF}\nx = {FF}\nconvert_currency(amount_eur=x[1], to='USD')",
         False,
         [CALL_FF],
-    ),  # noqa: E501
+    ),
     (
         "assigned-then-used",
         f"x = {FF}\nconvert_currency(amount_eur=x[1], to='USD')",
         False,
         [CALL_FF],
-    ),  # noqa: E501
+    ),
     ("nested-first-call", f"convert_currency(amount_eur={FF}[1], to='USD')", False, [CALL_FF]),
     ("passed-whole", f"{FF}\nbook_flight(flight={FF})", False, [CALL_FF]),
     ("bare-repeats-stay", f"{FF}\n{FF}", False, [CALL_FF, CALL_FF]),
@@ -203,26 +203,26 @@ RULES: list[tuple[str, str, bool, Expected]] = [
         [CALL_FF, ("book_flight", {"flight": "X"})],
     ),
     # the history answered find_flight(PAR, NYC) with ["AF123", 420.0], (PAR, ROM) with text
-    ("answered-nested", f"{FF}\nconvert_currency(amount_eur={FF}[1], to='USD')", True, [USD_420]),  # noqa: E501
-    ("answered-nested-alone", f"convert_currency(amount_eur={FF}[1], to='USD')", True, [USD_420]),  # noqa: E501
+    ("answered-nested", f"{FF}\nconvert_currency(amount_eur={FF}[1], to='USD')", True, [USD_420]),
+    ("answered-nested-alone", f"convert_currency(amount_eur={FF}[1], to='USD')", True, [USD_420]),
     (
         "answered-assigned",
         f"x = {FF}\nconvert_currency(amount_eur=x[1], to='USD')",
         True,
         [USD_420],
-    ),  # noqa: E501
+    ),
     (
         "answered-looked-up-first",
         f"p = {FF}[1]\nconvert_currency(amount_eur=p, to='USD')",
         True,
         [USD_420],
-    ),  # noqa: E501
+    ),
     (
         "answered-negative-index",
         f"convert_currency(amount_eur={FF}[-1], to='USD')",
         True,
         [USD_420],
-    ),  # noqa: E501
+    ),
     ("answered-bare-alone-is-a-refresh", FF, True, [CALL_FF]),
     ("answered-printed-is-a-refresh", f"print({FF})", True, [CALL_FF]),
     (
@@ -243,19 +243,19 @@ RULES: list[tuple[str, str, bool, Expected]] = [
         "book_flight(flight=find_flight('PAR', 'ROM'))",
         True,
         [("book_flight", {"flight": "AZ9 (text, not JSON)"})],
-    ),  # noqa: E501
+    ),
     (
         "text-result-into-a-number",
         "convert_currency(amount_eur=find_flight('PAR', 'ROM'), to='USD')",
         True,
         ToolArgumentError,
-    ),  # noqa: E501
+    ),
     (
         "index-out-of-range",
         f"convert_currency(amount_eur={FF}[5], to='USD')",
         True,
         ModelOutputError,
-    ),  # noqa: E501
+    ),
     ("nothing-left-to-send", f"x = {FF}", True, AlreadyAnsweredError),
 ]
 # Code only the sandbox reads (the literal path says it needs execution): same rules.
@@ -265,7 +265,7 @@ SANDBOX_ONLY: list[tuple[str, str, bool, Expected]] = [
         f"convert_currency(amount_eur={FF}[1] * 2, to='USD')",
         True,
         [("convert_currency", {"amount_eur": 840.0, "to": "USD"})],
-    ),  # noqa: E501
+    ),
     (
         "answered-in-a-loop",
         "for d in ['NYC', 'LON']:\n"
@@ -280,7 +280,7 @@ SANDBOX_ONLY: list[tuple[str, str, bool, Expected]] = [
         f"{FF}\nconvert_currency(amount_eur={FF}[1] * 2, to='USD')",
         False,
         [CALL_FF],
-    ),  # noqa: E501
+    ),
     ("bare-in-a-loop", f"for _ in range(2):\n    {FF}", True, [CALL_FF, CALL_FF]),
 ]
 
