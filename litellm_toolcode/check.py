@@ -21,7 +21,7 @@ import builtins
 import difflib
 import inspect
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .check_text import CONSTRUCTS, bind_error, syntax_message, truncate
@@ -51,6 +51,8 @@ class LiteralCall:
     bare: bool = True
     """The call is a statement of its own (``f(...)``, ``print(f(...))``): its value is unused.
     False when the code takes its value (assigned, an argument, looked into)."""
+    result_needed: bool = False
+    """The code stopped at a use of this call's result (not known yet)."""
 
 
 class ResultUsedError(ExecutionUnavailableError):
@@ -119,7 +121,8 @@ class _Reader:
         self.signatures = signatures
         self.model_names = model_names
         self.answered = answered
-        self.results: dict[str, tuple[str, int]] = {}  # variable -> (function, line), unknown
+        # variable -> (function, line, index in calls) of a result not known
+        self.results: dict[str, tuple[str, int, int]] = {}
         self.values: dict[str, Any] = {}  # variable -> a result known from the conversation
         self.calls: list[LiteralCall] = []
 
@@ -156,7 +159,7 @@ class _Reader:
                     self._bind(name, result)
                 else:
                     self.values.pop(name, None)
-                    self.results[name] = (literal.function, statement.lineno)
+                    self.results[name] = (literal.function, statement.lineno, len(self.calls) - 1)
                 return
             if isinstance(statement.value, ast.Subscript):
                 result = self._subscript(statement.value)
@@ -267,7 +270,7 @@ class _Reader:
         literal = self._call(node, bare=False)
         self.calls.append(literal)
         found, result = self._lookup(literal)
-        return result if found else Pending(literal.function, node.lineno, None)
+        return result if found else Pending(literal.function, node.lineno, len(self.calls) - 1)
 
     def _subscript(self, node: ast.Subscript) -> Any:
         """``f(...)[1]``, ``x["price"]``: a lookup with literal keys in a tool's result, done
@@ -282,7 +285,7 @@ class _Reader:
         if isinstance(base, ast.Name) and base.id in self.values:
             value = self.values[base.id]
         elif isinstance(base, ast.Name) and base.id in self.results:
-            value = Pending(*self.results[base.id], base.id)
+            value = Pending(*self.results[base.id], name=base.id)
         elif self._is_tool_call(base):
             assert isinstance(base, ast.Call)
             value = self._nested(base)
@@ -379,7 +382,7 @@ class _Reader:
             if node.id in self.values:
                 return self.values[node.id]
             if node.id in self.results:
-                return Pending(*self.results[node.id], node.id)
+                return Pending(*self.results[node.id], name=node.id)
             hint = _JSON_NAMES.get(node.id)
             raise self._unavailable(
                 node, f"the name `{node.id}`" + (f" (did you mean {hint}?)" if hint else "")
@@ -462,7 +465,7 @@ class _Reader:
                 and isinstance(child.ctx, ast.Load)
                 and child.id in self.results
             ):
-                raise self._used(node, Pending(*self.results[child.id], child.id))
+                raise self._used(node, Pending(*self.results[child.id], name=child.id))
 
     def _used(self, node: ast.AST, pending: Pending) -> ResultUsedError:
         line = getattr(node, "lineno", pending.line)
@@ -474,7 +477,10 @@ class _Reader:
             "their results come back in the next turn.",
             function=pending.function,
             line=line,
-            calls=tuple(self.calls),
+            calls=tuple(
+                replace(call, result_needed=True) if index == pending.index else call
+                for index, call in enumerate(self.calls)
+            ),
         )
 
     def _argument_error(

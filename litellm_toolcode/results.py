@@ -4,15 +4,18 @@ Agents run every ``tool_call`` they get. A model that writes ``find_flight(...)`
 ``convert_currency(amount_eur=find_flight(...)[1])`` means one flight search, not two; and on
 the turn after the client ran ``find_flight(...)`` the same code means "use that result". Both
 paths that read code (``check.py`` on the host, ``sandbox/prelude.py`` in a kernel) record
-every call they meet with ``bare`` (the call is a statement of its own, its value unused) and
-``resolve`` decides here, once for both, which of them go out:
+every call they meet, with ``bare`` (a statement of its own: its value unused) and
+``result_needed`` (the code stopped at a use of its result), and ``resolve`` decides here,
+once for both, which of them go out:
 
-- a call whose result the code uses (``bare`` false) and that repeats an earlier call of the
-  same answer is that call: not sent again;
+- the call whose result stopped the code, when it repeats an earlier call of the same answer,
+  is that earlier call: not sent twice (other repeats go out as written: ``roll_dice()``
+  twice is two rolls);
 - a call answered in the history (same tool, same validated arguments, its ``tool`` message
-  present) whose result the code uses is not sent: the code got the result instead;
-- a bare call is always sent (a client may want a refresh), unless the same answer also uses
-  the result of that same call.
+  present) whose value the code takes (assigned, passed, looked into: not bare) is not sent:
+  the code got the result instead;
+- a bare call is sent even when answered (a client may want a refresh), unless the same answer
+  also takes the value of that same call.
 
 "Same arguments" is equal canonical JSON of the arguments after validation
 (``call_key``): keyword order, positional binding and ``1`` against ``1.0`` do not matter.
@@ -28,7 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .bounds import MAX_KNOWN_RESULTS, MAX_KNOWN_RESULTS_CHARS
+from .bounds import (
+    MAX_KNOWN_RESULTS,
+    MAX_KNOWN_RESULTS_CHARS,
+    OFF_LOOP_BUDGET_SECONDS,
+    check_budget,
+)
 from .errors import AlreadyAnsweredError, ToolcodeError
 from .history import text_of
 
@@ -99,7 +107,8 @@ class Pending:
 
     function: str
     line: int
-    name: str | None  # the variable holding it, if any
+    index: int  # of the call in the calls read so far
+    name: str | None = None  # the variable holding it, if any
 
 
 def first_pending(value: Any) -> Pending | None:
@@ -168,21 +177,22 @@ def known_results(
                 answered.append((*found, text_of(message.get("content"))))
     kept: dict[str, KnownResult] = {}
     total = 0
-    for py_name, arguments, text in reversed(answered):  # newest first
-        if len(kept) >= MAX_KNOWN_RESULTS:
-            break
-        if len(text) > max_result_chars or total + len(text) > max_total_chars:
-            continue
-        names = toolset.argument_names(py_name)
-        by_parameter = {names.get(k, k): v for k, v in arguments.items()}
-        try:
-            validated = toolset.validate(py_name, by_parameter)
-        except (ToolcodeError, ValueError, RecursionError):
-            continue
-        key = call_key(py_name, validated)
-        if key not in kept:
-            kept[key] = KnownResult(key=key, text=text, is_json=_is_json(text))
-            total += len(text)
+    with check_budget(OFF_LOOP_BUDGET_SECONDS):  # one budget for all: a history is the client's
+        for py_name, arguments, text in reversed(answered):  # newest first
+            if len(kept) >= MAX_KNOWN_RESULTS:
+                break
+            if len(text) > max_result_chars or total + len(text) > max_total_chars:
+                continue
+            names = toolset.argument_names(py_name)
+            by_parameter = {names.get(k, k): v for k, v in arguments.items()}
+            try:
+                validated = toolset.validate(py_name, by_parameter)
+            except (ToolcodeError, ValueError, RecursionError):
+                continue
+            key = call_key(py_name, validated)
+            if key not in kept:
+                kept[key] = KnownResult(key=key, text=text, is_json=_is_json(text))
+                total += len(text)
     return tuple(reversed(kept.values()))
 
 
@@ -253,19 +263,19 @@ def resolve(events: Sequence[LiteralCall], answered: Answered) -> tuple[LiteralC
     """The calls of ``events`` (every call the code made, in order, up to where it stopped)
     that go out; see the module docstring for the rules. Raises ``AlreadyAnsweredError`` when
     every call was answered in the history and nothing is left to send."""
-    if all(event.bare for event in events) and not answered.has_known:
+    if not answered.has_known and not any(event.result_needed for event in events):
         return tuple(events)  # nothing can be the same call as another: no validation here
     keys = [answered.key(event) for event in events]
-    used = {key for key, event in zip(keys, events, strict=True) if not event.bare}
+    taken = {key for key, event in zip(keys, events, strict=True) if not event.bare}
     out: list[LiteralCall] = []
     seen: set[str] = set()
     answered_names: list[str] = []
     for key, event in zip(keys, events, strict=True):
         if key is not None and answered.is_known(key):
-            if key in used:
+            if key in taken:
                 answered_names.append(event.function)
                 continue  # the code got the result from the history
-        elif key is not None and not event.bare and key in seen:
+        elif key is not None and event.result_needed and key in seen:
             continue  # the same call as an earlier one of this answer
         out.append(event)
         if key is not None:

@@ -196,6 +196,8 @@ RULES: list[tuple[str, str, bool, Expected]] = [
     ("nested-first-call", f"convert_currency(amount_eur={FF}[1], to='USD')", False, [CALL_FF]),
     ("passed-whole", f"{FF}\nbook_flight(flight={FF})", False, [CALL_FF]),
     ("bare-repeats-stay", f"{FF}\n{FF}", False, [CALL_FF, CALL_FF]),
+    ("printed-repeat-stays", f"{FF}\nprint({FF})", False, [CALL_FF, CALL_FF]),
+    ("unused-assigned-repeats-stay", f"a = {FF}\nb = {FF}", False, [CALL_FF, CALL_FF]),
     (
         "calls-between-stay",
         f"{FF}\nbook_flight(flight='X')\nconvert_currency(amount_eur={FF}[1], to='USD')",
@@ -282,6 +284,18 @@ SANDBOX_ONLY: list[tuple[str, str, bool, Expected]] = [
         [CALL_FF],
     ),
     ("bare-in-a-loop", f"for _ in range(2):\n    {FF}", True, [CALL_FF, CALL_FF]),
+    (
+        "unused-repeats-in-a-comprehension-stay",
+        f"[{FF} for _ in range(2)]",
+        False,
+        [CALL_FF, CALL_FF],
+    ),
+    (
+        "repeat-used-in-a-loop",
+        f"{FF}\nfor _ in range(2):\n    book_flight(flight={FF}[0])",
+        False,
+        [CALL_FF],
+    ),
 ]
 
 

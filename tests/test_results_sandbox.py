@@ -58,16 +58,21 @@ def test_the_kernel_agrees(
         assert "amount_eur" in caught.value.message
 
 
-def test_the_kernel_marks_bare_calls(sb: LoopThread) -> None:
-    code = f"{FF}\nx = {FF}\nbook_flight(flight=str(len([{FF}])))\nprint({FF})\n{FF}"
+def test_the_kernel_marks_bare_calls_and_the_result_it_needed(sb: LoopThread) -> None:
+    code = (
+        f"{FF}\nx = {FF}\nprint({FF})\nbook_flight(flight=str(len([{FF}])))\n"
+        f"book_flight(flight={FF}[0])"
+    )
     execution = sb.run(code, TOOLS)
-    # printing a placeholder uses it: the run stops there, that call included
-    assert [(c.function, c.bare) for c in execution.calls] == [
-        ("find_flight", True),
-        ("find_flight", False),
-        ("find_flight", False),
-        ("book_flight", True),
-        ("find_flight", True),
+    # printing a call is the call (as on the literal path); a list holding a placeholder is
+    # not a use of it; looking into one is: the run stops there
+    assert [(c.function, c.bare, c.result_needed) for c in execution.calls] == [
+        ("find_flight", True, False),
+        ("find_flight", False, False),
+        ("find_flight", True, False),
+        ("find_flight", False, False),
+        ("book_flight", True, False),
+        ("find_flight", False, True),
     ]
 
 

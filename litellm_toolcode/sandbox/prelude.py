@@ -64,31 +64,40 @@ def _line():
     return None
 
 
-def _use(function):
+def _use(function, index=None):
+    """``index``: the recorded call whose result is used (None: a tool attribute)."""
     if _state is not None and _state.used is None:
         _state.used = {
             "function": function,
             "calls_before": len(_state.calls),
             "line": _line(),
         }
+        if index is not None and index < len(_state.calls):
+            _state.calls[index]["needed"] = True
     raise ResultNeeded(f"the result of {function}() is only known once the client has run it")
+
+
+def _use_result(result):
+    get = object.__getattribute__
+    _use(get(result, "_function"), get(result, "_index"))
 
 
 class ToolResult:
     """What a tool call returns in here: a stand-in for the answer the client will produce."""
 
-    __slots__ = ("_function",)
+    __slots__ = ("_function", "_index")
 
-    def __init__(self, function):
+    def __init__(self, function, index):
         object.__setattr__(self, "_function", function)
+        object.__setattr__(self, "_index", index)
 
     def __getattr__(self, name):
-        _use(object.__getattribute__(self, "_function"))
+        _use_result(self)
 
 
 def _dunder(name):
     def method(self, *args, **kwargs):
-        _use(object.__getattribute__(self, "_function"))
+        _use_result(self)
 
     method.__name__ = name
     return method
@@ -172,7 +181,7 @@ for _name in [
 def _plain(value, function, path):
     """A JSON-shaped copy of an argument; a placeholder inside means a result is used."""
     if isinstance(value, ToolResult):
-        _use(object.__getattribute__(value, "_function"))
+        _use_result(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, BaseModel):
@@ -275,7 +284,7 @@ def _recorder(name, stub, model, var_kw):
                 known = None
             if known is not None:
                 return json.loads(known)  # a fresh copy each time: the code may change it
-        return ToolResult(name)
+        return ToolResult(name, len(state.calls) - 1)
 
     record.__signature__ = signature
     record.bare_call = bare_call
@@ -291,10 +300,16 @@ def _bare(function):
 
 class _MarkBare(ast.NodeTransformer):
     """``f(...)``, ``await f(...)``, ``print(f(...))`` as statements (at any depth) call
-    ``__toolcode_bare(f)(...)``: the same calls the literal path reads as bare."""
+    ``__toolcode_bare(f)(...)``: the same calls the literal path reads as bare. The print goes,
+    as there: printing a call is how models show it (stdout reaches no one)."""
 
-    def __init__(self, print_is_tool):
-        self.print_is_tool = print_is_tool
+    def __init__(self, tools):
+        self.tools = tools
+
+    def _is_tool(self, call):
+        func = call.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return name in self.tools
 
     def visit_Expr(self, node):
         self.generic_visit(node)
@@ -303,12 +318,13 @@ class _MarkBare(ast.NodeTransformer):
             isinstance(target, ast.Call)
             and isinstance(target.func, ast.Name)
             and target.func.id == "print"
-            and not self.print_is_tool
+            and "print" not in self.tools
         ):
-            if len(target.args) != 1 or target.keywords:
+            inner = target.args[0] if len(target.args) == 1 and not target.keywords else None
+            call = inner.value if isinstance(inner, ast.Await) else inner
+            if not (isinstance(call, ast.Call) and self._is_tool(call)):
                 return node
-            target = target.args[0]
-            target = target.value if isinstance(target, ast.Await) else target
+            node.value, target = inner, call
         if isinstance(target, ast.Call):
             marker = ast.Name(id="__toolcode_bare", ctx=ast.Load())
             target.func = ast.copy_location(
@@ -318,7 +334,7 @@ class _MarkBare(ast.NodeTransformer):
 
 
 def _compile(code, tools):
-    tree = _MarkBare("print" in tools).visit(ast.parse(code, _FILENAME, "exec"))
+    tree = _MarkBare(frozenset(tools)).visit(ast.parse(code, _FILENAME, "exec"))
     return compile(ast.fix_missing_locations(tree), _FILENAME, "exec")
 
 

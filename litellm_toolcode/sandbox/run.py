@@ -107,9 +107,17 @@ def _calls(report: dict[str, Any], max_calls: int) -> tuple[tuple[LiteralCall, .
             or not isinstance(item.get("function"), str)
             or not isinstance(item.get("arguments"), dict)
             or not isinstance(item.get("bare", True), bool)
+            or not isinstance(item.get("needed", False), bool)
         ):
             raise SandboxLimitError("the sandbox report is malformed", limit="report")
-        calls.append(LiteralCall(item["function"], item["arguments"], item.get("bare", True)))
+        calls.append(
+            LiteralCall(
+                item["function"],
+                item["arguments"],
+                bare=item.get("bare", True),
+                result_needed=item.get("needed", False),
+            )
+        )
     return tuple(calls), result_used
 
 
