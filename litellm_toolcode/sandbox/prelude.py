@@ -11,8 +11,9 @@ to another tool) means the code needs the tool's real answer, which only the cli
 the run stops there and reports the calls made before (design.md section 4). A call answered
 earlier in the conversation (its key in ``known``, JSON text from the proxy) returns that
 result instead. Each recorded call says whether it was ``bare`` (a statement of its own, its
-value unused: the code is marked by an AST pass before it runs); the proxy decides from those
-which calls go out (``results.resolve``), exactly as for the literal path.
+value unused: an AST pass marks those before the code runs) and whether its result was
+``needed`` (the run stopped at it); the proxy decides from those which calls go out
+(``results.resolve``), exactly as for the literal path.
 
 Nothing here is trusted by the proxy: the model's code runs in this same process and may replace
 any of it. The proxy caps the report's size, parses it as JSON and validates every call again.
