@@ -18,7 +18,8 @@ once for both, which of them go out:
   also takes the value of that same call.
 
 "Same arguments" is equal canonical JSON of the arguments after validation
-(``call_key``): keyword order, positional binding and ``1`` against ``1.0`` do not matter.
+(``call_key``): keyword order, positional binding, ``1`` against ``1.0`` and an argument given
+as None against one left out do not matter.
 Results are untrusted client data: each is capped (``max_tool_result_chars``, as for the
 model), all of them together at ``bounds.MAX_KNOWN_RESULTS_CHARS``, and they reach a kernel
 only as JSON text.
@@ -60,12 +61,14 @@ Validate = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 
 def _canonical(value: Any) -> Any:
     # JSON Schema equality: 1 == 1.0 (a float field dumps 420 as 420.0 anyway), true is not 1.
+    # A None entry counts as not given: validation drops some (a field whose schema has no
+    # null) and the kernel's lax dump keeps them, so keys must not depend on it.
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _canonical(v) for k, v in value.items() if v is not None}
     return value
 
 

@@ -32,7 +32,11 @@ def tool(name: str, properties: dict[str, Any], required: list[str]) -> dict[str
 
 FLIGHT = tool(
     "find_flight",
-    {"origin": {"type": "string"}, "destination": {"type": "string"}},
+    {
+        "origin": {"type": "string"},
+        "destination": {"type": "string"},
+        "cabin": {"type": "string", "enum": ["economy", "business"]},
+    },
     ["origin", "destination"],
 )
 CONVERT = tool(
@@ -99,8 +103,18 @@ def key(function: str, **arguments: Any) -> str:
             ("convert_currency", {"amount_eur": 1, "to": "USD"}),
             False,
         ),
+        (("find_flight", {**NYC, "cabin": None}), ("find_flight", NYC), True),
+        (("find_flight", {**NYC, "cabin": "business"}), ("find_flight", NYC), False),
     ],
-    ids=["keyword-order", "int-vs-float", "other-arguments", "other-tool", "other-number"],
+    ids=[
+        "keyword-order",
+        "int-vs-float",
+        "other-arguments",
+        "other-tool",
+        "other-number",
+        "none-is-not-given",
+        "other-cabin",
+    ],
 )
 def test_call_key(
     left: tuple[str, dict[str, Any]], right: tuple[str, dict[str, Any]], same: bool
@@ -226,6 +240,18 @@ RULES: list[tuple[str, str, bool, Expected]] = [
         [USD_420],
     ),
     ("answered-bare-alone-is-a-refresh", FF, True, [CALL_FF]),
+    (
+        "answered-with-none-for-a-left-out-argument",
+        "convert_currency(amount_eur=find_flight('PAR', 'NYC', None)[1], to='USD')",
+        True,
+        [USD_420],
+    ),
+    (
+        "answered-other-cabin-is-another-call",
+        "convert_currency(amount_eur=find_flight('PAR', 'NYC', 'business')[1], to='USD')",
+        True,
+        [("find_flight", {**NYC, "cabin": "business"})],
+    ),
     ("answered-printed-is-a-refresh", f"print({FF})", True, [CALL_FF]),
     (
         "answered-and-a-new-call",

@@ -209,13 +209,13 @@ def _plain(value, function, path):
 
 
 def _canonical(value):
-    # the proxy's results._canonical: 1 == 1.0, true is not 1
+    # the proxy's results._canonical: 1 == 1.0, true is not 1, None entries left out
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _canonical(v) for k, v in value.items() if v is not None}
     return value
 
 
