@@ -99,12 +99,14 @@ def new_call_id() -> str:
 
 def interpret(text: str | None, toolset: Toolset) -> Reply:
     """Turn the upstream's answer into a Reply, or raise a ModelOutputError."""
-    answer = split_answer(text, toolset.signatures.keys())
+    answer = split_answer(text, toolset.names.callable_names())
     if answer.code is None:
         return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
     literal_calls: tuple[LiteralCall, ...]
     try:
-        literal_calls = read_literal_calls(answer.code, toolset.signatures, toolset.model_names)
+        literal_calls = read_literal_calls(
+            answer.code, toolset.signatures, toolset.model_names, toolset.names
+        )
     except ResultUsedError as exc:
         # The code needs a tool's result: emit the calls before that point; the client runs
         # them and the model continues with their results next turn (design.md section 4).
@@ -128,7 +130,7 @@ async def interpret_executing(
         # `obj.method()` is no tool in the literal path, but may be fine Python to run
         if isinstance(exc, UnknownToolError) and "." not in exc.name:
             raise
-        answer = await run(split_answer, text, toolset.signatures.keys())
+        answer = await run(split_answer, text, toolset.names.callable_names())
         if answer.code is None:
             raise
     calls = await execute(answer.code, toolset)

@@ -12,7 +12,6 @@ at fault: in repair rounds the model reads them.
 from __future__ import annotations
 
 import ast
-import builtins
 import difflib
 import inspect
 import re
@@ -20,12 +19,22 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .check_text import (
+    _BUILTINS,
+    _CONSTRUCTS,
+    _JSON_NAMES,
+    _LITERAL_HINT,
+    _NEEDS_EXECUTION,
+    _syntax_message,
+    _truncate,
+)
 from .errors import (
     CodeSyntaxError,
     ExecutionUnavailableError,
     ToolArgumentError,
     UnknownToolError,
 )
+from .spelling import CallNames
 
 __all__ = ["LiteralCall", "ResultUsedError", "read_literal_calls"]
 
@@ -56,63 +65,14 @@ class ResultUsedError(ExecutionUnavailableError):
         self.calls = calls
 
 
-_NEEDS_EXECUTION = "needs code execution, which is not enabled for this model"
-_LITERAL_HINT = (
-    "Write each tool call as a plain call with literal argument values "
-    "(strings, numbers, lists, dicts, True/False/None)."
-)
-_SEGMENT_LIMIT = 80
-_BUILTINS = frozenset(dir(builtins))
-# JSON spellings models carry over into Python.
-_JSON_NAMES = {"true": "True", "false": "False", "null": "None", "none": "None"}
-_CONSTRUCTS: dict[type[ast.AST], str] = {
-    ast.For: "a for loop",
-    ast.AsyncFor: "an async for loop",
-    ast.While: "a while loop",
-    ast.If: "an if statement",
-    ast.With: "a with statement",
-    ast.AsyncWith: "an async with statement",
-    ast.FunctionDef: "a function definition",
-    ast.AsyncFunctionDef: "a function definition",
-    ast.ClassDef: "a class definition",
-    ast.Try: "a try statement",
-    ast.TryStar: "a try statement",
-    ast.Match: "a match statement",
-    ast.AugAssign: "an augmented assignment",
-    ast.AnnAssign: "an annotated assignment",
-    ast.Assign: "an assignment of something other than one tool call",
-    ast.Delete: "a del statement",
-    ast.Return: "a return statement",
-    ast.Raise: "a raise statement",
-    ast.Assert: "an assert statement",
-    ast.Global: "a global statement",
-    ast.Nonlocal: "a nonlocal statement",
-    ast.Break: "a break statement",
-    ast.Continue: "a continue statement",
-    ast.ListComp: "a list comprehension",
-    ast.SetComp: "a set comprehension",
-    ast.DictComp: "a dict comprehension",
-    ast.GeneratorExp: "a generator expression",
-    ast.Lambda: "a lambda",
-    ast.JoinedStr: "an f-string",
-    ast.BinOp: "arithmetic",
-    ast.BoolOp: "a boolean operation",
-    ast.Compare: "a comparison",
-    ast.IfExp: "a conditional expression",
-    ast.Subscript: "an indexing expression",
-    ast.Attribute: "an attribute access",
-    ast.NamedExpr: "an assignment expression",
-    ast.Call: "a call",
-    ast.Await: "an await expression",
-}
-
-
 def read_literal_calls(
     code: str,
     signatures: Mapping[str, inspect.Signature],
     model_names: Collection[str] = (),
+    names: CallNames | None = None,
 ) -> tuple[LiteralCall, ...]:
-    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``.
+    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``;
+    ``names`` also reads the client's own spellings of tools and arguments (``Toolset.names``).
 
     Raises ``CodeSyntaxError`` (not Python), ``UnknownToolError`` (calls something that is not a
     tool), ``ToolArgumentError`` (arguments do not fit the signature or are not JSON-like) or
@@ -125,33 +85,24 @@ def read_literal_calls(
         raise CodeSyntaxError(_syntax_message(error, code)) from error
     except ValueError as error:  # e.g. a NUL byte in the source
         raise CodeSyntaxError(f"the code cannot be parsed: {error}") from error
-    return _Reader(code, signatures, frozenset(model_names)).read(tree)
-
-
-def _syntax_message(error: SyntaxError, code: str) -> str:
-    lineno = error.lineno or 1
-    lines = code.splitlines()
-    text = error.text if error.text is not None else ""
-    if not text.strip() and 0 < lineno <= len(lines):
-        text = lines[lineno - 1]
-    text = text.rstrip("\n")
-    return f"line {lineno}: {error.msg}" + (f"\n    {text.strip()}" if text.strip() else "")
-
-
-def _truncate(text: str) -> str:
-    text = " ".join(text.split())  # one line, whatever the layout
-    return text if len(text) <= _SEGMENT_LIMIT else text[: _SEGMENT_LIMIT - 3] + "..."
+    return _Reader(code, signatures, frozenset(model_names), names).read(tree)
 
 
 class _Reader:
     """Walks the module's statements; remembers which names hold tool results."""
 
     def __init__(
-        self, code: str, signatures: Mapping[str, inspect.Signature], model_names: frozenset[str]
+        self,
+        code: str,
+        signatures: Mapping[str, inspect.Signature],
+        model_names: frozenset[str],
+        names: CallNames | None,
     ) -> None:
         self.code = code
         self.signatures = signatures
         self.model_names = model_names
+        self.names = names or CallNames.empty()
+        self.imported: set[str] = set()  # `import math`: then `math.f()` is no tool `math.f`
         self.results: dict[str, tuple[str, int]] = {}  # variable -> (function, line)
         self.calls: list[LiteralCall] = []
 
@@ -164,6 +115,8 @@ class _Reader:
 
     def _statement(self, statement: ast.stmt) -> None:
         if isinstance(statement, ast.Import | ast.ImportFrom | ast.Pass):
+            for alias in getattr(statement, "names", ()):
+                self.imported.add((alias.asname or alias.name).split(".")[0])
             return  # harmless: the stubs are already "imported"
         if isinstance(statement, ast.Expr):
             value = statement.value
@@ -196,7 +149,7 @@ class _Reader:
         if (
             isinstance(value.func, ast.Name)
             and value.func.id == "print"
-            and "print" not in self.signatures
+            and not self._tool_named("print")
         ):
             if len(value.args) == 1 and not value.keywords:
                 inner = value.args[0]
@@ -240,17 +193,19 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         for keyword in call.keywords:
             if keyword.arg is not None:
-                if keyword.arg in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
+                name = self._parameter(keyword, function, keyword.arg, quoted=False)
+                if name in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
                     raise self._argument_error(
                         keyword, function, "given twice; pass each argument once", keyword.arg
                     )
-                kwargs[keyword.arg] = self._value(keyword.value, function, keyword.arg)
+                kwargs[name] = self._value(keyword.value, function, keyword.arg)
                 continue
             if not isinstance(keyword.value, ast.Dict):
                 self._check_result_use(keyword)
                 raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
             spread = self._value(keyword.value, function, None)
-            for name, value in spread.items():
+            for key, value in spread.items():
+                name = self._parameter(keyword, function, key, quoted=True)
                 if name in kwargs:
                     raise self._argument_error(
                         call, function, "given twice; pass each argument once", name
@@ -262,12 +217,35 @@ class _Reader:
             raise self._bind_error(call, function, signature, error, kwargs) from None
         return LiteralCall(function, {name: _plain(v) for name, v in bound.arguments.items()})
 
+    def _parameter(self, node: ast.AST, function: str, written: str, *, quoted: bool) -> str:
+        """The stub parameter a written argument name means (the name itself when none)."""
+        meanings = self.names.argument(function, written, quoted=quoted)
+        if len(meanings) > 1:
+            scope = self.names.arguments[function]
+            raise self._argument_error(
+                node, function, scope.ambiguity(written, meanings, "argument"), written
+            )
+        return meanings[0] if meanings else written
+
+    def _tool_named(self, written: str) -> str | None:
+        """The stub a written tool name means; UnknownToolError when it may mean two."""
+        if written in self.signatures:
+            return written
+        meanings = self.names.tool(written)
+        if len(meanings) > 1:
+            message = self.names.tools.ambiguity(written, meanings, "tool")
+            raise UnknownToolError(f"{message}. Call it by its function name.", name=written)
+        return meanings[0] if meanings and meanings[0] in self.signatures else None
+
     def _function(self, call: ast.Call) -> str:
         func = call.func
+        dotted = _dotted(func)
+        if dotted is not None and not ("." in dotted and dotted.split(".")[0] in self.imported):
+            found = self._tool_named(dotted)  # the client's `sum`, `math.factorial`
+            if found is not None:
+                return found
         if isinstance(func, ast.Name):
             name = func.id
-            if name in self.signatures:
-                return name
             if name in self.model_names:
                 raise UnknownToolError(
                     f"line {call.lineno}: {name} is a data model, not a function. Call one of "
@@ -472,6 +450,16 @@ class _Reader:
             tool=tool,
             field=field,
         )
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, ``a`` for a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base is not None else None
+    return None
 
 
 def _signed_number(node: ast.expr) -> int | float | None:

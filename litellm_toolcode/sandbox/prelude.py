@@ -1,6 +1,6 @@
 # mypy: ignore-errors
 """Kernel-side runtime: sent as source to each spare kernel while it warms up; never imported by
-the proxy. Defines ``__toolcode_run(source, code, tools, max_calls)`` in the kernel.
+the proxy. Defines ``__toolcode_run(source, code, tools, max_calls, aliases)`` in the kernel.
 
 The run executes the request's generated module (Pydantic models + stubs with body ``...``),
 replaces each stub by a recorder, runs the model's code, and publishes one report as a display
@@ -213,7 +213,21 @@ class _Tool:
         _use(object.__getattribute__(self, "_name"))
 
 
-def _recorder(name, stub, model, var_kw):
+def _respell(name, kwargs, spellings):
+    """Keyword arguments under the stub's parameter names (the client's own names, `from_` for
+    `from`, ...: ``spellings`` maps each to (parameter, None) or (None, why it is ambiguous))."""
+    out = {}
+    for key, value in kwargs.items():
+        param, ambiguous = spellings.get(key, (key, None))
+        if ambiguous is not None:
+            raise TypeError(f"{name}(): {ambiguous}")
+        if param in out:
+            raise TypeError(f"{name}(): argument {key!r} is given twice")
+        out[param] = value
+    return out
+
+
+def _recorder(name, stub, model, var_kw, spellings):
     signature = inspect.signature(stub)
 
     @functools.wraps(stub)
@@ -221,6 +235,8 @@ def _recorder(name, stub, model, var_kw):
         state = _state
         if state.used is not None:
             raise ResultNeeded("stopped at an earlier tool result")
+        if spellings:
+            kwargs = _respell(name, kwargs, spellings)
         arguments = {}
         for key, value in signature.bind(*args, **kwargs).arguments.items():
             arguments[key] = _plain(value, name, key)
@@ -237,6 +253,52 @@ def _recorder(name, stub, model, var_kw):
     return _Tool(name, record)
 
 
+class _Namespace:
+    """``math`` in a client tool named ``math.factorial``; ``import math`` replaces it."""
+
+
+def _or_builtin(tool, builtin):
+    """A tool the client named like a builtin (``sum``): a call that fits the tool is the tool
+    (what the client offered), anything else is still the builtin (``sum(range(3))``)."""
+
+    def call(*args, **kwargs):
+        try:
+            return tool(*args, **kwargs)
+        except TypeError:  # raised before anything is recorded: arguments that do not fit
+            return builtin(*args, **kwargs)
+
+    return call
+
+
+def _ambiguous(message):
+    def call(*args, **kwargs):
+        raise NameError(message)
+
+    return call
+
+
+def _alias(namespace, written, tool):
+    """Bind a client spelling of a tool (``sum``, ``math.factorial``) next to its stub."""
+    *path, last = parts = written.split(".")
+    if not all(p.isidentifier() for p in parts) or parts[0] in namespace:
+        return  # `get-weather` cannot be written; never replace a stub or a model class
+    if not path:
+        builtin = getattr(builtins, written, None)
+        namespace[written] = tool if builtin is None else _or_builtin(tool, builtin)
+        return
+    if hasattr(builtins, path[0]):
+        return  # `str.upper` as a tool: `str` stays the builtin
+    holder = namespace[path[0]] = _Namespace()
+    for part in path[1:]:
+        if not isinstance(holder, _Namespace):
+            return
+        if not hasattr(holder, part):
+            setattr(holder, part, _Namespace())
+        holder = getattr(holder, part)
+    if isinstance(holder, _Namespace):
+        setattr(holder, last, tool)
+
+
 def _error(exc):
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
@@ -246,15 +308,21 @@ def _error(exc):
     return {"line": line, "message": text[:2000]}
 
 
-def run(source, code, tools, max_calls):
+def run(source, code, tools, max_calls, aliases=None):
+    """``tools``: stub -> (model, **kwargs name, argument spellings); ``aliases``: other names
+    of tools -> (stub, None) or (None, why the name is ambiguous)."""
     global _state
     _state = state = _State(max_calls)
     report = {"calls": state.calls, "used": None, "error": None}
     try:
         namespace = {"__name__": "__main__", "__builtins__": builtins}
         exec(compile(source, "<tools>", "exec"), namespace)
-        for name, (model_name, var_kw) in tools.items():
-            namespace[name] = _recorder(name, namespace[name], namespace[model_name], var_kw)
+        for name, (model_name, var_kw, spellings) in tools.items():
+            stub, model = namespace[name], namespace[model_name]
+            namespace[name] = _recorder(name, stub, model, var_kw, spellings)
+        for written, (name, ambiguous) in (aliases or {}).items():
+            tool = _ambiguous(ambiguous) if ambiguous is not None else namespace[name]
+            _alias(namespace, written, tool)
         compiled = compile(code, _FILENAME, "exec")
     except BaseException as exc:
         report["error"] = _error(exc)

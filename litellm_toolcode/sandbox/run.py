@@ -18,6 +18,7 @@ from ..answer import Executor
 from ..check import LiteralCall
 from ..errors import ModelOutputError, ToolcodeError
 from ..schema import Toolset
+from ..spelling import Spellings
 from .kernel import BadMessage, KernelDied, OutputTooLarge
 from .pool import KernelPool, SandboxUnavailable, pool_for_loop
 
@@ -67,8 +68,18 @@ class Execution:
     """Seconds spent waiting for a kernel (0 when a spare was ready)."""
 
 
+def _spellings(scope: Spellings, kind: str) -> dict[str, tuple[str | None, str | None]]:
+    """The scope's other spellings for the kernel: (stub name, None) or (None, the error)."""
+    return {
+        written: (meanings[0], None)
+        if len(meanings) == 1
+        else (None, scope.ambiguity(written, meanings, kind))
+        for written, meanings in scope.aliases().items()
+    }
+
+
 def _cell(code: str, toolset: Toolset, max_calls: int) -> str:
-    tools: dict[str, tuple[str, str | None]] = {}
+    tools: dict[str, tuple[str, str | None, dict[str, tuple[str | None, str | None]]]] = {}
     for spec in toolset.tools:
         var_kw = next(
             (
@@ -78,8 +89,11 @@ def _cell(code: str, toolset: Toolset, max_calls: int) -> str:
             ),
             None,
         )
-        tools[spec.py_name] = (spec.model_name, var_kw)
-    return f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r})"
+        arguments = toolset.names.arguments.get(spec.py_name)
+        spellings = _spellings(arguments, "argument") if arguments is not None else {}
+        tools[spec.py_name] = (spec.model_name, var_kw, spellings)
+    aliases = _spellings(toolset.names.tools, "tool")
+    return f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r}, {aliases!r})"
 
 
 def _calls(report: dict[str, Any], max_calls: int) -> tuple[tuple[LiteralCall, ...], str | None]:

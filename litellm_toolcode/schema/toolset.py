@@ -20,6 +20,7 @@ from pydantic_core import PydanticSerializationError
 
 from .. import bounds
 from ..errors import ToolArgumentError, UnknownToolError
+from ..spelling import CallNames
 from .keywords import _MISSING
 from .literals import _clip, _json_path, _safe_literal
 from .messages import _argument_error, _timeout_error
@@ -55,6 +56,8 @@ class Toolset:
     # py_name -> jsonschema validator of the client's schema, for tools whose schema says more
     # than Pydantic can (uniqueItems, not, if/then/else, argument sets, ...)
     _residual: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    # what a call may write for each tool and argument: stub names, the client's, forced ones
+    names: CallNames = field(repr=False, default_factory=CallNames.empty)
 
     def spec(self, py_name: str) -> ToolSpec:
         for tool in self.tools:
