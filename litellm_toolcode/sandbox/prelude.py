@@ -227,7 +227,7 @@ def _respell(name, kwargs, spellings):
     return out
 
 
-def _recorder(name, stub, model, var_kw, spellings):
+def _recorder(name, stub, model, var_kw, spellings, originals):
     signature = inspect.signature(stub)
 
     @functools.wraps(stub)
@@ -240,7 +240,7 @@ def _recorder(name, stub, model, var_kw, spellings):
         arguments = {}
         for key, value in signature.bind(*args, **kwargs).arguments.items():
             arguments[key] = _plain(value, name, key)
-        data = dict(arguments)
+        data = {originals.get(key, key): value for key, value in arguments.items()}
         if var_kw is not None and isinstance(data.get(var_kw), dict):
             data.update(data.pop(var_kw))
         model.model_validate(data)  # errors surface at the call, with the model's message
@@ -264,7 +264,7 @@ def _or_builtin(tool, builtin):
     def call(*args, **kwargs):
         try:
             return tool(*args, **kwargs)
-        except TypeError:  # raised before anything is recorded: arguments that do not fit
+        except (TypeError, ValueError):  # before anything is recorded: not the tool's arguments
             return builtin(*args, **kwargs)
 
     return call
@@ -309,17 +309,18 @@ def _error(exc):
 
 
 def run(source, code, tools, max_calls, aliases=None):
-    """``tools``: stub -> (model, **kwargs name, argument spellings); ``aliases``: other names
-    of tools -> (stub, None) or (None, why the name is ambiguous)."""
+    """``tools``: stub -> (model, **kwargs name, argument spellings, parameter -> client name
+    where they differ); ``aliases``: other names of tools -> (stub, None) or (None, why the
+    name is ambiguous)."""
     global _state
     _state = state = _State(max_calls)
     report = {"calls": state.calls, "used": None, "error": None}
     try:
         namespace = {"__name__": "__main__", "__builtins__": builtins}
         exec(compile(source, "<tools>", "exec"), namespace)
-        for name, (model_name, var_kw, spellings) in tools.items():
+        for name, (model_name, var_kw, spellings, originals) in tools.items():
             stub, model = namespace[name], namespace[model_name]
-            namespace[name] = _recorder(name, stub, model, var_kw, spellings)
+            namespace[name] = _recorder(name, stub, model, var_kw, spellings, originals)
         for written, (name, ambiguous) in (aliases or {}).items():
             tool = _ambiguous(ambiguous) if ambiguous is not None else namespace[name]
             _alias(namespace, written, tool)

@@ -79,7 +79,7 @@ def _spellings(scope: Spellings, kind: str) -> dict[str, tuple[str | None, str |
 
 
 def _cell(code: str, toolset: Toolset, max_calls: int) -> str:
-    tools: dict[str, tuple[str, str | None, dict[str, tuple[str | None, str | None]]]] = {}
+    tools: dict[str, tuple[str, str | None, dict[str, Any], dict[str, str]]] = {}
     for spec in toolset.tools:
         var_kw = next(
             (
@@ -91,7 +91,12 @@ def _cell(code: str, toolset: Toolset, max_calls: int) -> str:
         )
         arguments = toolset.names.arguments.get(spec.py_name)
         spellings = _spellings(arguments, "argument") if arguments is not None else {}
-        tools[spec.py_name] = (spec.model_name, var_kw, spellings)
+        originals = {
+            param: orig
+            for orig, param in toolset.argument_names(spec.py_name).items()
+            if param != orig
+        }
+        tools[spec.py_name] = (spec.model_name, var_kw, spellings, originals)
     aliases = _spellings(toolset.names.tools, "tool")
     return f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r}, {aliases!r})"
 

@@ -76,7 +76,10 @@ class Toolset:
         """
         spec = self.spec(py_name)
         model = self._models[py_name]
-        data = dict(arguments)
+        # keyed by the client's names: a parameter may be neither the field's name nor its alias
+        # (`from__3`), and the client's name is one the model takes unambiguously
+        originals = {param: orig for orig, param in self._arg_names[py_name].items()}
+        data = {originals.get(key, key): value for key, value in arguments.items()}
         var_kw = self._var_keyword.get(py_name)
         if var_kw is not None and isinstance(data.get(var_kw), Mapping):
             # signature binding collects extra keyword arguments under the **kwargs name
