@@ -102,5 +102,10 @@ class CallNames:
         return scope.lookup(written, quoted=quoted) if scope is not None else ()
 
     def callable_names(self) -> frozenset[str]:
-        """Every name a call to a tool may be written with (finding code in an answer)."""
-        return self.tools.names()
+        """Every name a call to a tool may be written with (finding code in an answer): names
+        and dotted names (``math.factorial``), not ``get-weather``, which Python cannot call."""
+        return frozenset(
+            name
+            for name in self.tools.names()
+            if all(part.isidentifier() for part in name.split("."))
+        )

@@ -240,3 +240,8 @@ def test_sandbox_import_replaces_a_dotted_tool(sb: LoopThread) -> None:
     assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [
         ("math.factorial", {"n": 6})
     ]
+
+
+def test_callable_names_are_what_python_can_call() -> None:
+    names = build_toolset([tool("get-weather", {}, []), FACTORIAL, SUM]).names.callable_names()
+    assert names == {"get_weather", "math.factorial", "math_factorial", "sum", "sum_"}
