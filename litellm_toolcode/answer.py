@@ -102,14 +102,14 @@ def new_call_id() -> str:
 def interpret(text: str | None, toolset: Toolset, answered: Answered | None = None) -> Reply:
     """Turn the upstream's answer into a Reply, or raise a ModelOutputError. ``answered``: the
     results of calls answered earlier in the conversation (none when not given)."""
-    answer = split_answer(text, toolset.signatures.keys())
+    answer = split_answer(text, toolset.names.callable_names())
     if answer.code is None:
         return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
     answered = answered or Answered.of(toolset)
     literal_calls: tuple[LiteralCall, ...]
     try:
         literal_calls = read_literal_calls(
-            answer.code, toolset.signatures, toolset.model_names, answered
+            answer.code, toolset.signatures, toolset.model_names, toolset.names, answered
         )
     except ResultUsedError as exc:
         # The code needs a tool's result: emit the calls before that point; the client runs
@@ -140,7 +140,7 @@ async def interpret_executing(
         # `obj.method()` is no tool in the literal path, but may be fine Python to run
         if isinstance(exc, UnknownToolError) and "." not in exc.name:
             raise
-        answer = await run(split_answer, text, toolset.signatures.keys())
+        answer = await run(split_answer, text, toolset.names.callable_names())
         if answer.code is None:
             raise
     calls = await execute(answer.code, toolset, answered.kernel_results)

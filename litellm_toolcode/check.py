@@ -17,14 +17,22 @@ decides which go out.
 from __future__ import annotations
 
 import ast
-import builtins
 import difflib
 import inspect
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .check_text import CONSTRUCTS, bind_error, syntax_message, truncate
+from .check_text import (
+    BUILTINS,
+    CONSTRUCTS,
+    JSON_NAMES,
+    LITERAL_HINT,
+    NEEDS_EXECUTION,
+    bind_error,
+    syntax_message,
+    truncate,
+)
 from .errors import (
     CodeSyntaxError,
     ExecutionUnavailableError,
@@ -33,6 +41,7 @@ from .errors import (
     UnknownToolError,
 )
 from .results import Pending, first_pending
+from .spelling import CallNames
 
 if TYPE_CHECKING:
     from .results import Answered
@@ -71,24 +80,16 @@ class ResultUsedError(ExecutionUnavailableError):
         self.calls = calls
 
 
-_NEEDS_EXECUTION = "needs code execution, which is not enabled for this model"
-_LITERAL_HINT = (
-    "Write each tool call as a plain call with literal argument values "
-    "(strings, numbers, lists, dicts, True/False/None)."
-)
-_BUILTINS = frozenset(dir(builtins))
-# JSON spellings models carry over into Python.
-_JSON_NAMES = {"true": "True", "false": "False", "null": "None", "none": "None"}
-
-
 def read_literal_calls(
     code: str,
     signatures: Mapping[str, inspect.Signature],
     model_names: Collection[str] = (),
+    names: CallNames | None = None,
     answered: Answered | None = None,
 ) -> tuple[LiteralCall, ...]:
-    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``; a
-    use of a call's result gets the result when ``answered`` knows it.
+    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``;
+    ``names`` also reads the client's own spellings of tools and arguments (``Toolset.names``);
+    a use of a call's result gets the result when ``answered`` knows it.
 
     Raises ``CodeSyntaxError`` (not Python), ``UnknownToolError`` (calls something that is not a
     tool), ``ToolArgumentError`` (arguments do not fit the signature or are not JSON-like) or
@@ -101,7 +102,7 @@ def read_literal_calls(
         raise CodeSyntaxError(syntax_message(error, code)) from error
     except ValueError as error:  # e.g. a NUL byte in the source
         raise CodeSyntaxError(f"the code cannot be parsed: {error}") from error
-    return _Reader(code, signatures, frozenset(model_names), answered).read(tree)
+    return _Reader(code, signatures, frozenset(model_names), names, answered).read(tree)
 
 
 _NOT_READ = object()  # an expression the literal path does not read as a result
@@ -115,11 +116,14 @@ class _Reader:
         code: str,
         signatures: Mapping[str, inspect.Signature],
         model_names: frozenset[str],
+        names: CallNames | None,
         answered: Answered | None,
     ) -> None:
         self.code = code
         self.signatures = signatures
         self.model_names = model_names
+        self.names = names or CallNames.empty()
+        self.imported: set[str] = set()  # `import math`: then `math.f()` is no tool `math.f`
         self.answered = answered
         # variable -> (function, line, index in calls) of a result not known
         self.results: dict[str, tuple[str, int, int]] = {}
@@ -135,6 +139,8 @@ class _Reader:
 
     def _statement(self, statement: ast.stmt) -> None:
         if isinstance(statement, ast.Import | ast.ImportFrom | ast.Pass):
+            for alias in getattr(statement, "names", ()):
+                self.imported.add((alias.asname or alias.name).split(".")[0])
             return  # harmless: the stubs are already "imported"
         if isinstance(statement, ast.Expr):
             value = statement.value
@@ -178,7 +184,7 @@ class _Reader:
         if (
             isinstance(value.func, ast.Name)
             and value.func.id == "print"
-            and "print" not in self.signatures
+            and not self._tool_named("print")
         ):
             if len(value.args) == 1 and not value.keywords:
                 inner = value.args[0]
@@ -230,17 +236,19 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         for keyword in call.keywords:
             if keyword.arg is not None:
-                if keyword.arg in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
+                name = self._parameter(keyword, function, keyword.arg, quoted=False)
+                if name in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
                     raise self._argument_error(
                         keyword, function, "given twice; pass each argument once", keyword.arg
                     )
-                kwargs[keyword.arg] = self._value(keyword.value, function, keyword.arg)
+                kwargs[name] = self._value(keyword.value, function, keyword.arg)
                 continue
             if not isinstance(keyword.value, ast.Dict):
                 self._check_result_use(keyword)
                 raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
             spread = self._value(keyword.value, function, None)
-            for name, value in spread.items():
+            for key, value in spread.items():
+                name = self._parameter(keyword, function, key, quoted=True)
                 if name in kwargs:
                     raise self._argument_error(
                         call, function, "given twice; pass each argument once", name
@@ -249,6 +257,15 @@ class _Reader:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:
+            written = call.func.id if isinstance(call.func, ast.Name) else function
+            if (
+                written != function
+                and written in BUILTINS
+                and not set(kwargs) & set(signature.parameters)
+            ):
+                # `sum([1, 2])` beside a tool the client named `sum` (no argument of the tool's
+                # named): the builtin, as in the kernel (sandbox/prelude.py `_or_builtin`).
+                raise self._unavailable(call, f"calling the built-in {written}()") from None
             raise bind_error(call, function, signature, error, kwargs) from None
         literal = LiteralCall(
             function, {name: _plain(v) for name, v in bound.arguments.items()}, bare
@@ -259,9 +276,12 @@ class _Reader:
         return literal
 
     def _is_tool_call(self, node: ast.expr) -> bool:
+        """A call ``_function`` reads as a tool: by its stub name or the client's spelling."""
         if not isinstance(node, ast.Call):
             return False
         func = node.func
+        if self._spelled_tool(func) is not None:
+            return True
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
         return name in self.signatures and name not in self.model_names
 
@@ -304,12 +324,41 @@ class _Reader:
                 ) from None
         return value
 
+    def _parameter(self, node: ast.AST, function: str, written: str, *, quoted: bool) -> str:
+        """The stub parameter a written argument name means (the name itself when none)."""
+        meanings = self.names.argument(function, written, quoted=quoted)
+        if len(meanings) > 1:
+            scope = self.names.arguments[function]
+            raise self._argument_error(
+                node, function, scope.ambiguity(written, meanings, "argument"), written
+            )
+        return meanings[0] if meanings else written
+
+    def _tool_named(self, written: str) -> str | None:
+        """The stub a written tool name means; UnknownToolError when it may mean two."""
+        if written in self.signatures:
+            return written
+        meanings = self.names.tool(written)
+        if len(meanings) > 1:
+            message = self.names.tools.ambiguity(written, meanings, "tool")
+            raise UnknownToolError(f"{message}. Call it by its function name.", name=written)
+        return meanings[0] if meanings and meanings[0] in self.signatures else None
+
+    def _spelled_tool(self, func: ast.expr) -> str | None:
+        """The tool ``func`` names by its stub or the client's spelling (``sum``,
+        ``math.factorial``; not after ``import math``), else None."""
+        dotted = _dotted(func)
+        if dotted is None or ("." in dotted and dotted.split(".")[0] in self.imported):
+            return None
+        return self._tool_named(dotted)
+
     def _function(self, call: ast.Call) -> str:
         func = call.func
+        found = self._spelled_tool(func)
+        if found is not None:
+            return found
         if isinstance(func, ast.Name):
             name = func.id
-            if name in self.signatures:
-                return name
             if name in self.model_names:
                 raise UnknownToolError(
                     f"line {call.lineno}: {name} is a data model, not a function. Call one of "
@@ -317,7 +366,7 @@ class _Reader:
                     name=name,
                 )
             self._check_result_use(call)
-            if name in _BUILTINS:
+            if name in BUILTINS:
                 raise self._unavailable(call, f"calling the built-in {name}()")
             raise UnknownToolError(
                 f"line {call.lineno}: {name}() is not an available function"
@@ -366,11 +415,12 @@ class _Reader:
             return items
         elif isinstance(node, ast.Dict):
             return self._dict(node, tool, field)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id in self.model_names:
-                return self._model(node, tool, field)
-            if node.func.id in self.signatures:
-                return self._nested(node)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in self.model_names
+        ):
+            return self._model(node, tool, field)
         elif self._is_tool_call(node):
             assert isinstance(node, ast.Call)
             return self._nested(node)
@@ -383,7 +433,7 @@ class _Reader:
                 return self.values[node.id]
             if node.id in self.results:
                 return Pending(*self.results[node.id], name=node.id)
-            hint = _JSON_NAMES.get(node.id)
+            hint = JSON_NAMES.get(node.id)
             raise self._unavailable(
                 node, f"the name `{node.id}`" + (f" (did you mean {hint}?)" if hint else "")
             )
@@ -455,7 +505,7 @@ class _Reader:
 
     def _unavailable(self, node: ast.AST, what: str) -> ExecutionUnavailableError:
         line = getattr(node, "lineno", "?")
-        return ExecutionUnavailableError(f"line {line}: {what} {_NEEDS_EXECUTION}. {_LITERAL_HINT}")
+        return ExecutionUnavailableError(f"line {line}: {what} {NEEDS_EXECUTION}. {LITERAL_HINT}")
 
     def _check_result_use(self, node: ast.AST) -> None:
         """Raise ResultUsedError if ``node`` reads a variable that holds a tool's result."""
@@ -473,7 +523,7 @@ class _Reader:
         return ResultUsedError(
             f"line {line}: `{self._segment(node)}` uses the result of {pending.function}(...) "
             f"({held}); a tool's result is only known after the tool has run, and using it "
-            f"here {_NEEDS_EXECUTION}. Call the tools you need now with literal arguments; "
+            f"here {NEEDS_EXECUTION}. Call the tools you need now with literal arguments; "
             "their results come back in the next turn.",
             function=pending.function,
             line=line,
@@ -489,6 +539,16 @@ class _Reader:
         line = getattr(node, "lineno", "?")
         where = f"argument {field!r}: " if field else ""
         return ToolArgumentError(f"line {line}: {tool}(): {where}{problem}", tool=tool, field=field)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, ``a`` for a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base is not None else None
+    return None
 
 
 def _signed_number(node: ast.expr) -> int | float | None:

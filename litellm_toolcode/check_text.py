@@ -4,6 +4,7 @@ line, the piece of code and the signature at fault."""
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import inspect
 import re
@@ -12,9 +13,26 @@ from typing import Any
 
 from .errors import ToolArgumentError
 
-__all__ = ["CONSTRUCTS", "bind_error", "syntax_message", "truncate"]
+__all__ = [
+    "BUILTINS",
+    "CONSTRUCTS",
+    "JSON_NAMES",
+    "LITERAL_HINT",
+    "NEEDS_EXECUTION",
+    "bind_error",
+    "syntax_message",
+    "truncate",
+]
 
 SEGMENT_LIMIT = 80
+NEEDS_EXECUTION = "needs code execution, which is not enabled for this model"
+LITERAL_HINT = (
+    "Write each tool call as a plain call with literal argument values "
+    "(strings, numbers, lists, dicts, True/False/None)."
+)
+BUILTINS = frozenset(dir(builtins))
+# JSON spellings models carry over into Python.
+JSON_NAMES = {"true": "True", "false": "False", "null": "None", "none": "None"}
 
 CONSTRUCTS: dict[type[ast.AST], str] = {
     ast.For: "a for loop",

@@ -131,7 +131,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     metadata[STATE_KEY] = {
         "tools": tools,
         "toolset": toolset.key,
-        "names": list(toolset.signatures),
+        "names": sorted(toolset.names.callable_names()),  # stub and client spellings
         "choice": asdict(choice),
         "settings": settings.model_dump(),
         "results": [[r.key, r.text, r.is_json] for r in known],

@@ -1,6 +1,7 @@
 # mypy: ignore-errors
 """Kernel-side runtime: sent as source to each spare kernel while it warms up; never imported by
-the proxy. Defines ``__toolcode_run(source, code, tools, max_calls, known)`` in the kernel.
+the proxy. Defines ``__toolcode_run(source, code, tools, max_calls, known, aliases)`` in the
+kernel.
 
 The run executes the request's generated module (Pydantic models + stubs with body ``...``),
 replaces each stub by a recorder, runs the model's code, and publishes one report as a display
@@ -254,7 +255,21 @@ class _Tool:
         _use(object.__getattribute__(self, "_name"))
 
 
-def _recorder(name, stub, model, var_kw):
+def _respell(name, kwargs, spellings):
+    """Keyword arguments under the stub's parameter names (the client's own names, `from_` for
+    `from`, ...: ``spellings`` maps each to (parameter, None) or (None, why it is ambiguous))."""
+    out = {}
+    for key, value in kwargs.items():
+        param, ambiguous = spellings.get(key, (key, None))
+        if ambiguous is not None:
+            raise TypeError(f"{name}(): {ambiguous}")
+        if param in out:
+            raise TypeError(f"{name}(): argument {key!r} is given twice")
+        out[param] = value
+    return out
+
+
+def _recorder(name, stub, model, var_kw, spellings, originals):
     signature = inspect.signature(stub)
 
     @functools.wraps(stub)
@@ -268,10 +283,12 @@ def _recorder(name, stub, model, var_kw):
         state = _state
         if state.used is not None:
             raise ResultNeeded("stopped at an earlier tool result")
+        if spellings:
+            kwargs = _respell(name, kwargs, spellings)
         arguments = {}
         for key, value in signature.bind(*args, **kwargs).arguments.items():
             arguments[key] = _plain(value, name, key)
-        data = dict(arguments)
+        data = {originals.get(key, key): value for key, value in arguments.items()}
         if var_kw is not None and isinstance(data.get(var_kw), dict):
             data.update(data.pop(var_kw))
         instance = model.model_validate(data)  # errors surface at the call, with its message
@@ -296,7 +313,7 @@ def _bare(function):
     """What a bare statement ``f(...)`` calls: the tool's recorder that says so."""
     if isinstance(function, _Tool):
         return object.__getattribute__(function, "_bare")
-    return function
+    return getattr(function, "toolcode_bare", function)  # a builtin-named tool's fallback
 
 
 class _MarkBare(ast.NodeTransformer):
@@ -310,7 +327,7 @@ class _MarkBare(ast.NodeTransformer):
     def _is_tool(self, call):
         func = call.func
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        return name in self.tools
+        return name in self.tools or _dotted(func) in self.tools
 
     def visit_Expr(self, node):
         self.generic_visit(node)
@@ -334,9 +351,67 @@ class _MarkBare(ast.NodeTransformer):
         return node
 
 
+def _dotted(node):
+    """``a.b.c`` for attributes on a name (``math.factorial``), ``a`` for a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
 def _compile(code, tools):
     tree = _MarkBare(frozenset(tools)).visit(ast.parse(code, _FILENAME, "exec"))
     return compile(ast.fix_missing_locations(tree), _FILENAME, "exec")
+
+
+class _Namespace:
+    """``math`` in a client tool named ``math.factorial``; ``import math`` replaces it."""
+
+
+def _or_builtin(tool, builtin):
+    """A tool the client named like a builtin (``sum``): a call that fits the tool is the tool
+    (what the client offered), anything else is still the builtin (``sum(range(3))``)."""
+
+    def call(*args, **kwargs):
+        try:
+            return tool(*args, **kwargs)
+        except (TypeError, ValueError):  # before anything is recorded: not the tool's arguments
+            return builtin(*args, **kwargs)
+
+    if isinstance(tool, _Tool):  # `sum(...)` as a statement is a bare call, as for the stub
+        call.toolcode_bare = _or_builtin(object.__getattribute__(tool, "_bare"), builtin)
+    return call
+
+
+def _ambiguous(message):
+    def call(*args, **kwargs):
+        raise NameError(message)
+
+    return call
+
+
+def _alias(namespace, written, tool):
+    """Bind a client spelling of a tool (``sum``, ``math.factorial``) next to its stub."""
+    *path, last = parts = written.split(".")
+    if not all(p.isidentifier() for p in parts) or parts[0] in namespace:
+        return  # `get-weather` cannot be written; never replace a stub or a model class
+    if not path:
+        builtin = getattr(builtins, written, None)
+        namespace[written] = tool if builtin is None else _or_builtin(tool, builtin)
+        return
+    if hasattr(builtins, path[0]):
+        return  # `str.upper` as a tool: `str` stays the builtin
+    holder = namespace[path[0]] = _Namespace()
+    for part in path[1:]:
+        if not isinstance(holder, _Namespace):
+            return
+        if not hasattr(holder, part):
+            setattr(holder, part, _Namespace())
+        holder = getattr(holder, part)
+    if isinstance(holder, _Namespace):
+        setattr(holder, last, tool)
 
 
 def _error(exc):
@@ -348,16 +423,23 @@ def _error(exc):
     return {"line": line, "message": text[:2000]}
 
 
-def run(source, code, tools, max_calls, known="{}"):
+def run(source, code, tools, max_calls, known="{}", aliases=None):
+    """``tools``: stub -> (model, **kwargs name, argument spellings, parameter -> client name
+    where they differ); ``known``: the conversation's results by call key, as JSON text;
+    ``aliases``: other names of tools -> (stub, None) or (None, why the name is ambiguous)."""
     global _state
     _state = state = _State(max_calls, json.loads(known))
     report = {"calls": state.calls, "used": None, "error": None}
     try:
         namespace = {"__name__": "__main__", "__builtins__": builtins, "__toolcode_bare": _bare}
         exec(compile(source, "<tools>", "exec"), namespace)
-        for name, (model_name, var_kw) in tools.items():
-            namespace[name] = _recorder(name, namespace[name], namespace[model_name], var_kw)
-        compiled = _compile(code, tools)
+        for name, (model_name, var_kw, spellings, originals) in tools.items():
+            stub, model = namespace[name], namespace[model_name]
+            namespace[name] = _recorder(name, stub, model, var_kw, spellings, originals)
+        for written, (name, ambiguous) in (aliases or {}).items():
+            tool = _ambiguous(ambiguous) if ambiguous is not None else namespace[name]
+            _alias(namespace, written, tool)
+        compiled = _compile(code, {*tools, *(aliases or {})})
     except BaseException as exc:
         report["error"] = _error(exc)
         report["error"]["setup"] = True

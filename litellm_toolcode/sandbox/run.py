@@ -19,6 +19,7 @@ from ..answer import Executor
 from ..check import LiteralCall
 from ..errors import ModelOutputError, ToolcodeError
 from ..schema import Toolset
+from ..spelling import Spellings
 from .kernel import BadMessage, KernelDied, OutputTooLarge
 from .pool import KernelPool, SandboxUnavailable, pool_for_loop
 
@@ -69,10 +70,20 @@ class Execution:
     """Seconds spent waiting for a kernel (0 when a spare was ready)."""
 
 
+def _spellings(scope: Spellings, kind: str) -> dict[str, tuple[str | None, str | None]]:
+    """The scope's other spellings for the kernel: (stub name, None) or (None, the error)."""
+    return {
+        written: (meanings[0], None)
+        if len(meanings) == 1
+        else (None, scope.ambiguity(written, meanings, kind))
+        for written, meanings in scope.aliases().items()
+    }
+
+
 def _cell(
     code: str, toolset: Toolset, max_calls: int, known: Mapping[str, str] | None = None
 ) -> str:
-    tools: dict[str, tuple[str, str | None]] = {}
+    tools: dict[str, tuple[str, str | None, dict[str, Any], dict[str, str]]] = {}
     for spec in toolset.tools:
         var_kw = next(
             (
@@ -82,11 +93,22 @@ def _cell(
             ),
             None,
         )
-        tools[spec.py_name] = (spec.model_name, var_kw)
+        arguments = toolset.names.arguments.get(spec.py_name)
+        spellings = _spellings(arguments, "argument") if arguments is not None else {}
+        originals = {
+            param: orig
+            for orig, param in toolset.argument_names(spec.py_name).items()
+            if param != orig
+        }
+        tools[spec.py_name] = (spec.model_name, var_kw, spellings, originals)
+    aliases = _spellings(toolset.names.tools, "tool")
     # Known results are client data: they go in as one JSON text (a str literal, like the
     # code), parsed by json.loads in the kernel, never rendered as Python.
     results = json.dumps(dict(known or {}), ensure_ascii=False)
-    return f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r}, {results!r})"
+    return (
+        f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r}, {results!r}, "
+        f"{aliases!r})"
+    )
 
 
 def _calls(report: dict[str, Any], max_calls: int) -> tuple[tuple[LiteralCall, ...], str | None]:
