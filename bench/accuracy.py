@@ -290,16 +290,17 @@ class Servers:
     ``chatml-function-calling`` handler), on free ports, so modes run side by side and each
     keeps its own prompt cache. The ``code`` mode gets the LiteLLM proxy in front of its own."""
 
-    def __init__(self, model: Path, logs: Path) -> None:
+    def __init__(self, model: Path, logs: Path, n_ctx: int = 4096) -> None:
         self.model = model
         self.logs = logs
+        self.n_ctx = n_ctx  # multi-turn cases need more than the single-turn 4096
         self.running: list[subprocess.Popen[bytes]] = []
         self.upstreams: dict[str, tuple[subprocess.Popen[bytes], str, int]] = {}
 
     def llama(self, name: str, chat_format: str, port: int | None = None) -> str:
         port = port or free_port()
         log = self.logs / f"llama-{name}.log"
-        process = serve.start_llama_server(self.model, port, log, chat_format=chat_format)
+        process = serve.start_llama_server(self.model, port, log, chat_format, self.n_ctx)
         self.running.append(process)
         self.upstreams[name] = (process, chat_format, port)
         return f"http://{serve.HOST}:{port}/v1"

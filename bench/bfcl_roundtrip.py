@@ -14,6 +14,8 @@ must pass.
 
     .venv/bin/python bench/bfcl_roundtrip.py              # every case of every category
     .venv/bin/python bench/bfcl_roundtrip.py --per-category 20 --verbose
+    .venv/bin/python bench/bfcl_roundtrip.py --client-names   # the client's own spellings
+    .venv/bin/python bench/bfcl_roundtrip.py --client-names --only-differing
 
 Needs ``bfcl-eval`` (``pip install --no-deps bfcl-eval==2026.3.23``: only its data is read).
 ``tests/test_bfcl_corpus.py`` runs a fixed sample of the same cases in CI.
@@ -259,34 +261,58 @@ def literal(value: Any, quote: str) -> str:
     raise TypeError(f"not a JSON value: {value!r}")
 
 
+def _writable(name: str) -> bool:
+    """Whether ``name=`` can be written in Python as is (a name a model could copy)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def client_spelling(name: str) -> str | None:
+    """The client's tool name as a model would write it: as is, or as a dotted attribute call
+    (``math.factorial``); None when Python cannot spell it (``get-weather``)."""
+    parts = name.split(".")
+    return name if all(_writable(p) for p in parts) else None
+
+
 def render_call(
-    toolset: Toolset, name: str, arguments: Mapping[str, Any], style: str, quote: str
+    toolset: Toolset,
+    name: str,
+    arguments: Mapping[str, Any],
+    style: str,
+    quote: str,
+    client_names: bool = False,
 ) -> str:
+    """One call in ``style``; ``client_names`` writes the client's own tool and argument names
+    (what a model reads in descriptions and earlier turns) instead of the stub's."""
     spec = next(t for t in toolset.tools if t.name == name)
-    names = toolset.argument_names(spec.py_name)
+    stub = toolset.argument_names(spec.py_name)  # client name -> stub parameter
     signature = list(toolset.signatures[spec.py_name].parameters.values())
-    given = {names[k]: v for k, v in arguments.items() if k in names}
-    leftovers = {k: v for k, v in arguments.items() if k not in names}
+    remaining = dict(arguments)
     parts: list[str] = []
     if style == "positional":
+        by_param = {py: key for key, py in stub.items()}
         for param in signature:
-            if param.name not in given or param.kind is not param.POSITIONAL_OR_KEYWORD:
+            key = by_param.get(param.name)
+            if key not in remaining or param.kind is not param.POSITIONAL_OR_KEYWORD:
                 break
-            parts.append(literal(given.pop(param.name), quote))
-    parts.extend(f"{py}={literal(v, quote)}" for py, v in given.items())
-    for key, value in leftovers.items():  # an argument the schema does not have
-        if key.isidentifier() and not keyword.iskeyword(key):
-            parts.append(f"{key}={literal(value, quote)}")
+            parts.append(literal(remaining.pop(key), quote))
+    for key, value in remaining.items():
+        # a key the schema lacks is written as the client spells it, whatever the mode
+        word = key if client_names or key not in stub else stub[key]
+        if _writable(word):
+            parts.append(f"{word}={literal(value, quote)}")
         else:
             parts.append(f"**{{{literal(key, quote)}: {literal(value, quote)}}}")
-    return f"{spec.py_name}({', '.join(parts)})"
+    function = (client_names and client_spelling(spec.name)) or spec.py_name
+    return f"{function}({', '.join(parts)})"
 
 
-def render_answer(toolset: Toolset, case: BfclCase, index: int) -> tuple[str, str]:
+def render_answer(
+    toolset: Toolset, case: BfclCase, index: int, client_names: bool = False
+) -> tuple[str, str]:
     """(style, the model's answer text) for the case's expected calls."""
     style = STYLES[index % len(STYLES)]
     quote = "'" if style in ("single_quotes", "positional") else '"'
-    lines = [render_call(toolset, n, a, style, quote) for n, a in case.written]
+    lines = [render_call(toolset, n, a, style, quote, client_names) for n, a in case.written]
     py_names = {t.name: t.py_name for t in toolset.tools}
     names = ", ".join(dict.fromkeys(py_names[n] for n, _ in case.written))
     block = "\n".join(lines)
@@ -331,10 +357,18 @@ def canonical(calls: Sequence[tuple[str, Any]]) -> str:
     return json.dumps([[n, a] for n, a in calls], sort_keys=True, ensure_ascii=False)
 
 
-def run_case(client: openai.OpenAI, upstream: Any, case: BfclCase, index: int) -> Outcome:
+def names_differ(case: BfclCase) -> bool:
+    """Whether the case's answer written with the client's names differs from the stubs'."""
+    toolset = build_toolset(case.tools)
+    return render_answer(toolset, case, 0, True) != render_answer(toolset, case, 0)
+
+
+def run_case(
+    client: openai.OpenAI, upstream: Any, case: BfclCase, index: int, client_names: bool = False
+) -> Outcome:
     """Play the case's expected answer through the proxy (alias ``coder``)."""
     toolset = build_toolset(case.tools)
-    style, answer = render_answer(toolset, case, index)
+    style, answer = render_answer(toolset, case, index, client_names)
     stream = index % 2 == 1
     key = f"bfcl-{uuid.uuid4().hex[:12]}"
     from tests.fake_upstream import Scripted
@@ -384,6 +418,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--categories", default=",".join(AST_CATEGORIES))
     parser.add_argument("--verbose", action="store_true", help="print every failure")
     parser.add_argument(
+        "--client-names",
+        action="store_true",
+        help="write the answers with the client's tool and argument names, not the stubs'",
+    )
+    parser.add_argument(
+        "--only-differing",
+        action="store_true",
+        help="only the cases whose client names differ from the stubs' (with --client-names)",
+    )
+    parser.add_argument(
         "--write-outside",
         action="store_true",
         help=f"write every failing case, with its reason, to {OUTSIDE_SCHEMA_FILE.name}",
@@ -405,7 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = time.monotonic()
             for category in args.categories.split(","):
                 cases = sample(load_cases(category), args.per_category)
-                outcomes = [run_case(client, upstream, c, i) for i, c in enumerate(cases)]
+                if args.only_differing:
+                    cases = [c for c in cases if names_differ(c)]
+                outcomes = [
+                    run_case(client, upstream, c, i, args.client_names) for i, c in enumerate(cases)
+                ]
                 passed = sum(o.passed for o in outcomes)
                 listed = [o for o in outcomes if o.case.id in OUTSIDE_SCHEMA]
                 wrong = [o for o in outcomes if not o.as_expected]

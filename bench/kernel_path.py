@@ -61,7 +61,7 @@ async def stage(requests: int, pause: float) -> list[str]:
 
     executions: list[Execution] = []
 
-    async def execute(code: str, ts: Toolset) -> tuple[LiteralCall, ...]:
+    async def execute(code: str, ts: Toolset, known: object) -> tuple[LiteralCall, ...]:
         execution = await run_code(code, ts, pool)
         executions.append(execution)
         return execution.calls

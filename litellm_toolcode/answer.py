@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from .bounds import MAX_CALLS_PER_ANSWER, Run, runner
@@ -22,6 +22,7 @@ from .errors import (
     UnknownToolError,
 )
 from .extract import Answer, split_answer
+from .results import Answered, resolve
 from .schema import Toolset
 
 __all__ = [
@@ -35,8 +36,9 @@ __all__ = [
     "new_call_id",
 ]
 
-Executor = Callable[[str, Toolset], Awaitable[tuple[LiteralCall, ...]]]
-"""(code, toolset) -> the calls the code made when run (the sandbox), not yet validated."""
+Executor = Callable[[str, Toolset, Mapping[str, str]], Awaitable[tuple[LiteralCall, ...]]]
+"""(code, toolset, known results: call key -> JSON text) -> every call the code made when run
+(the sandbox), up to where it stopped, not yet validated nor resolved (results.resolve)."""
 
 
 @dataclass(frozen=True)
@@ -97,64 +99,75 @@ def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
-def interpret(text: str | None, toolset: Toolset) -> Reply:
-    """Turn the upstream's answer into a Reply, or raise a ModelOutputError."""
-    answer = split_answer(text, toolset.signatures.keys())
+def interpret(text: str | None, toolset: Toolset, answered: Answered | None = None) -> Reply:
+    """Turn the upstream's answer into a Reply, or raise a ModelOutputError. ``answered``: the
+    results of calls answered earlier in the conversation (none when not given)."""
+    answer = split_answer(text, toolset.names.callable_names())
     if answer.code is None:
         return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
+    answered = answered or Answered.of(toolset)
     literal_calls: tuple[LiteralCall, ...]
     try:
-        literal_calls = read_literal_calls(answer.code, toolset.signatures, toolset.model_names)
+        literal_calls = read_literal_calls(
+            answer.code, toolset.signatures, toolset.model_names, toolset.names, answered
+        )
     except ResultUsedError as exc:
         # The code needs a tool's result: emit the calls before that point; the client runs
         # them and the model continues with their results next turn (design.md section 4).
         if not exc.calls:
             raise
         literal_calls = exc.calls
-    return _reply(answer, toolset, literal_calls)
+    return _reply(answer, toolset, literal_calls, answered)
 
 
 async def interpret_executing(
-    text: str | None, toolset: Toolset, execute: Executor, run: Run | None = None
+    text: str | None,
+    toolset: Toolset,
+    execute: Executor,
+    run: Run | None = None,
+    answered: Answered | None = None,
 ) -> Reply:
     """Like ``interpret``, but code the literal path cannot read is run by ``execute`` (the
-    sandbox); the calls it recorded are validated here like literal ones. The CPU-bound steps
-    go through ``run`` (default: as the answer's size says, ``bounds.runner``)."""
+    sandbox, given the known results); the calls it recorded are resolved and validated here
+    like literal ones. The CPU-bound steps go through ``run`` (default: as the answer's size
+    says, ``bounds.runner``)."""
     run = run or runner(len(text or ""))
+    answered = answered or Answered.of(toolset)
     try:
-        reply: Reply = await run(interpret, text, toolset)
+        reply: Reply = await run(interpret, text, toolset, answered)
         return reply
     except (ExecutionUnavailableError, UnknownToolError) as exc:
         # `obj.method()` is no tool in the literal path, but may be fine Python to run
         if isinstance(exc, UnknownToolError) and "." not in exc.name:
             raise
-        answer = await run(split_answer, text, toolset.signatures.keys())
+        answer = await run(split_answer, text, toolset.names.callable_names())
         if answer.code is None:
             raise
-    calls = await execute(answer.code, toolset)
-    executed: Reply = await run(_reply, answer, toolset, calls)
+    calls = await execute(answer.code, toolset, answered.kernel_results)
+    executed: Reply = await run(_reply, answer, toolset, calls, answered)
     return executed
 
 
-def _reply(answer: Answer, toolset: Toolset, literal_calls: tuple[LiteralCall, ...]) -> Reply:
+def _reply(
+    answer: Answer, toolset: Toolset, events: tuple[LiteralCall, ...], answered: Answered
+) -> Reply:
+    if len(events) > MAX_CALLS_PER_ANSWER:
+        raise LimitError(
+            f"The answer makes {len(events)} calls; at most {MAX_CALLS_PER_ANSWER} are "
+            "read from one answer. Make fewer calls.",
+            bound="answer_calls",
+        )
+    literal_calls = resolve(events, answered)
     if not literal_calls:
         raise ModelOutputError(
             "The model's code block holds no function call. Call one of: "
             + ", ".join(toolset.signatures)
         )
-    if len(literal_calls) > MAX_CALLS_PER_ANSWER:
-        raise LimitError(
-            f"The answer makes {len(literal_calls)} calls; at most {MAX_CALLS_PER_ANSWER} are "
-            "read from one answer. Make fewer calls.",
-            bound="answer_calls",
-        )
     calls = tuple(
         ToolCall(
             id=new_call_id(),
             name=toolset.spec(call.function).name,
-            arguments=json.dumps(
-                toolset.validate(call.function, call.arguments), ensure_ascii=False
-            ),
+            arguments=json.dumps(answered.validated(call), ensure_ascii=False),
         )
         for call in literal_calls
     )

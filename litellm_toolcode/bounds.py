@@ -38,6 +38,8 @@ import regex
 __all__ = [
     "CHECK_BUDGET_SECONDS",
     "MAX_CALLS_PER_ANSWER",
+    "MAX_KNOWN_RESULTS",
+    "MAX_KNOWN_RESULTS_CHARS",
     "OFF_LOOP_BUDGET_SECONDS",
     "PATTERN_MATCH_SECONDS",
     "SYNC_ANSWER_CHARS",
@@ -63,6 +65,11 @@ worker thread. Reading on the loop keeps the outcome in LiteLLM's spend log (its
 runs at the hook's first await)."""
 MAX_CALLS_PER_ANSWER = 1024
 """More calls in one answer is an error (each is validated; the sandbox's own cap is 64)."""
+MAX_KNOWN_RESULTS = 256
+"""Answered calls of a history whose results code may use (results.py): the newest are kept."""
+MAX_KNOWN_RESULTS_CHARS = 262_144
+"""Their results' text together (each also within ``max_tool_result_chars``): they travel in
+the request's metadata and, as JSON, into a sandbox kernel."""
 
 _T = TypeVar("_T")
 # Conversions and large answers run here, not on LiteLLM's default executor, so a burst of

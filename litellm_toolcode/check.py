@@ -3,29 +3,48 @@
 Most answers are a few calls with literal arguments (``get_weather("Paris", unit="C")``). Those
 are read straight from the AST and bound to the tool stubs' signatures, so positional arguments,
 negative numbers, nested lists/dicts and strings of any quoting come out exactly. Anything that
-would need the code to run (loops, variables, arithmetic, a tool's result) raises
+would need the code to run (loops, arithmetic, a method call) raises
 ``ExecutionUnavailableError``, so the hook can either run the code in the sandbox or answer with a
 message that tells the model what to write instead. Messages name the line and the piece of code
-at fault: in repair rounds the model reads them.
+at fault (wording: ``check_text.py``): in repair rounds the model reads them.
+
+A tool's result is read where it stays literal (``g(v=f(...))``, ``g(v=x)``, ``f(...)[1]``):
+it is the result answered earlier in the conversation (``results.Answered``), else the code stops
+there (``ResultUsedError``). Every call read is recorded with ``bare``; ``results.resolve``
+decides which go out.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import difflib
 import inspect
-import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
+from .check_text import (
+    BUILTINS,
+    CONSTRUCTS,
+    JSON_NAMES,
+    LITERAL_HINT,
+    NEEDS_EXECUTION,
+    bind_error,
+    syntax_message,
+    truncate,
+)
 from .errors import (
     CodeSyntaxError,
     ExecutionUnavailableError,
+    ModelOutputError,
     ToolArgumentError,
     UnknownToolError,
 )
+from .results import Pending, first_pending
+from .spelling import CallNames
+
+if TYPE_CHECKING:
+    from .results import Answered
 
 __all__ = ["LiteralCall", "ResultUsedError", "read_literal_calls"]
 
@@ -38,6 +57,11 @@ class LiteralCall:
     """The Python function name called (a key of the signatures)."""
     arguments: dict[str, Any]
     """Parameter name -> plain Python value, for the arguments given (defaults not applied)."""
+    bare: bool = True
+    """The call is a statement of its own (``f(...)``, ``print(f(...))``): its value is unused.
+    False when the code takes its value (assigned, an argument, looked into)."""
+    result_needed: bool = False
+    """The code stopped at a use of this call's result (not known yet)."""
 
 
 class ResultUsedError(ExecutionUnavailableError):
@@ -56,63 +80,16 @@ class ResultUsedError(ExecutionUnavailableError):
         self.calls = calls
 
 
-_NEEDS_EXECUTION = "needs code execution, which is not enabled for this model"
-_LITERAL_HINT = (
-    "Write each tool call as a plain call with literal argument values "
-    "(strings, numbers, lists, dicts, True/False/None)."
-)
-_SEGMENT_LIMIT = 80
-_BUILTINS = frozenset(dir(builtins))
-# JSON spellings models carry over into Python.
-_JSON_NAMES = {"true": "True", "false": "False", "null": "None", "none": "None"}
-_CONSTRUCTS: dict[type[ast.AST], str] = {
-    ast.For: "a for loop",
-    ast.AsyncFor: "an async for loop",
-    ast.While: "a while loop",
-    ast.If: "an if statement",
-    ast.With: "a with statement",
-    ast.AsyncWith: "an async with statement",
-    ast.FunctionDef: "a function definition",
-    ast.AsyncFunctionDef: "a function definition",
-    ast.ClassDef: "a class definition",
-    ast.Try: "a try statement",
-    ast.TryStar: "a try statement",
-    ast.Match: "a match statement",
-    ast.AugAssign: "an augmented assignment",
-    ast.AnnAssign: "an annotated assignment",
-    ast.Assign: "an assignment of something other than one tool call",
-    ast.Delete: "a del statement",
-    ast.Return: "a return statement",
-    ast.Raise: "a raise statement",
-    ast.Assert: "an assert statement",
-    ast.Global: "a global statement",
-    ast.Nonlocal: "a nonlocal statement",
-    ast.Break: "a break statement",
-    ast.Continue: "a continue statement",
-    ast.ListComp: "a list comprehension",
-    ast.SetComp: "a set comprehension",
-    ast.DictComp: "a dict comprehension",
-    ast.GeneratorExp: "a generator expression",
-    ast.Lambda: "a lambda",
-    ast.JoinedStr: "an f-string",
-    ast.BinOp: "arithmetic",
-    ast.BoolOp: "a boolean operation",
-    ast.Compare: "a comparison",
-    ast.IfExp: "a conditional expression",
-    ast.Subscript: "an indexing expression",
-    ast.Attribute: "an attribute access",
-    ast.NamedExpr: "an assignment expression",
-    ast.Call: "a call",
-    ast.Await: "an await expression",
-}
-
-
 def read_literal_calls(
     code: str,
     signatures: Mapping[str, inspect.Signature],
     model_names: Collection[str] = (),
+    names: CallNames | None = None,
+    answered: Answered | None = None,
 ) -> tuple[LiteralCall, ...]:
-    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``.
+    """Read the tool calls in ``code``, in order, with arguments bound by ``signatures``;
+    ``names`` also reads the client's own spellings of tools and arguments (``Toolset.names``);
+    a use of a call's result gets the result when ``answered`` knows it.
 
     Raises ``CodeSyntaxError`` (not Python), ``UnknownToolError`` (calls something that is not a
     tool), ``ToolArgumentError`` (arguments do not fit the signature or are not JSON-like) or
@@ -122,37 +99,35 @@ def read_literal_calls(
     try:
         tree = ast.parse(code)
     except SyntaxError as error:
-        raise CodeSyntaxError(_syntax_message(error, code)) from error
+        raise CodeSyntaxError(syntax_message(error, code)) from error
     except ValueError as error:  # e.g. a NUL byte in the source
         raise CodeSyntaxError(f"the code cannot be parsed: {error}") from error
-    return _Reader(code, signatures, frozenset(model_names)).read(tree)
+    return _Reader(code, signatures, frozenset(model_names), names, answered).read(tree)
 
 
-def _syntax_message(error: SyntaxError, code: str) -> str:
-    lineno = error.lineno or 1
-    lines = code.splitlines()
-    text = error.text if error.text is not None else ""
-    if not text.strip() and 0 < lineno <= len(lines):
-        text = lines[lineno - 1]
-    text = text.rstrip("\n")
-    return f"line {lineno}: {error.msg}" + (f"\n    {text.strip()}" if text.strip() else "")
-
-
-def _truncate(text: str) -> str:
-    text = " ".join(text.split())  # one line, whatever the layout
-    return text if len(text) <= _SEGMENT_LIMIT else text[: _SEGMENT_LIMIT - 3] + "..."
+_NOT_READ = object()  # an expression the literal path does not read as a result
 
 
 class _Reader:
     """Walks the module's statements; remembers which names hold tool results."""
 
     def __init__(
-        self, code: str, signatures: Mapping[str, inspect.Signature], model_names: frozenset[str]
+        self,
+        code: str,
+        signatures: Mapping[str, inspect.Signature],
+        model_names: frozenset[str],
+        names: CallNames | None,
+        answered: Answered | None,
     ) -> None:
         self.code = code
         self.signatures = signatures
         self.model_names = model_names
-        self.results: dict[str, tuple[str, int]] = {}  # variable -> (function, line)
+        self.names = names or CallNames.empty()
+        self.imported: set[str] = set()  # `import math`: then `math.f()` is no tool `math.f`
+        self.answered = answered
+        # variable -> (function, line, index in calls) of a result not known
+        self.results: dict[str, tuple[str, int, int]] = {}
+        self.values: dict[str, Any] = {}  # variable -> a result known from the conversation
         self.calls: list[LiteralCall] = []
 
     def read(self, tree: ast.Module) -> tuple[LiteralCall, ...]:
@@ -164,6 +139,8 @@ class _Reader:
 
     def _statement(self, statement: ast.stmt) -> None:
         if isinstance(statement, ast.Import | ast.ImportFrom | ast.Pass):
+            for alias in getattr(statement, "names", ()):
+                self.imported.add((alias.asname or alias.name).split(".")[0])
             return  # harmless: the stubs are already "imported"
         if isinstance(statement, ast.Expr):
             value = statement.value
@@ -178,12 +155,23 @@ class _Reader:
             and len(statement.targets) == 1
             and isinstance(statement.targets[0], ast.Name)
         ):
+            name = statement.targets[0].id
             call = self._tool_call_of(statement.value)
             if call is not None:
-                literal = self._call(call)
+                literal = self._call(call, bare=False)
                 self.calls.append(literal)
-                self.results[statement.targets[0].id] = (literal.function, statement.lineno)
+                found, result = self._lookup(literal)
+                if found:
+                    self._bind(name, result)
+                else:
+                    self.values.pop(name, None)
+                    self.results[name] = (literal.function, statement.lineno, len(self.calls) - 1)
                 return
+            if isinstance(statement.value, ast.Subscript):
+                result = self._subscript(statement.value)
+                if result is not _NOT_READ:
+                    self._bind(name, result)
+                    return
         self._check_result_use(statement)
         raise self._unavailable(statement, self._describe(statement))
 
@@ -196,7 +184,7 @@ class _Reader:
         if (
             isinstance(value.func, ast.Name)
             and value.func.id == "print"
-            and "print" not in self.signatures
+            and not self._tool_named("print")
         ):
             if len(value.args) == 1 and not value.keywords:
                 inner = value.args[0]
@@ -209,14 +197,22 @@ class _Reader:
 
     def _describe(self, statement: ast.stmt) -> str:
         node: ast.AST = statement.value if isinstance(statement, ast.Expr) else statement
-        what = _CONSTRUCTS.get(type(node))
+        what = CONSTRUCTS.get(type(node))
         if what is None:
             what = "an expression" if isinstance(statement, ast.Expr) else "this statement"
         return f"{what} (`{self._segment(statement)}`)"
 
     # calls
 
-    def _call(self, call: ast.Call) -> LiteralCall:
+    def _bind(self, name: str, value: Any) -> None:
+        """``name = ...`` where the value is known (a result from the conversation)."""
+        self.results.pop(name, None)
+        self.values[name] = value
+
+    def _lookup(self, call: LiteralCall) -> tuple[bool, Any]:
+        return (False, None) if self.answered is None else self.answered.lookup(call)
+
+    def _call(self, call: ast.Call, *, bare: bool = True) -> LiteralCall:
         function = self._function(call)
         signature = self.signatures[function]
         positional_names = [
@@ -240,17 +236,19 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         for keyword in call.keywords:
             if keyword.arg is not None:
-                if keyword.arg in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
+                name = self._parameter(keyword, function, keyword.arg, quoted=False)
+                if name in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
                     raise self._argument_error(
                         keyword, function, "given twice; pass each argument once", keyword.arg
                     )
-                kwargs[keyword.arg] = self._value(keyword.value, function, keyword.arg)
+                kwargs[name] = self._value(keyword.value, function, keyword.arg)
                 continue
             if not isinstance(keyword.value, ast.Dict):
                 self._check_result_use(keyword)
                 raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
             spread = self._value(keyword.value, function, None)
-            for name, value in spread.items():
+            for key, value in spread.items():
+                name = self._parameter(keyword, function, key, quoted=True)
                 if name in kwargs:
                     raise self._argument_error(
                         call, function, "given twice; pass each argument once", name
@@ -259,15 +257,108 @@ class _Reader:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise self._bind_error(call, function, signature, error, kwargs) from None
-        return LiteralCall(function, {name: _plain(v) for name, v in bound.arguments.items()})
+            written = call.func.id if isinstance(call.func, ast.Name) else function
+            if (
+                written != function
+                and written in BUILTINS
+                and not set(kwargs) & set(signature.parameters)
+            ):
+                # `sum([1, 2])` beside a tool the client named `sum` (no argument of the tool's
+                # named): the builtin, as in the kernel (sandbox/prelude.py `_or_builtin`).
+                raise self._unavailable(call, f"calling the built-in {written}()") from None
+            raise bind_error(call, function, signature, error, kwargs) from None
+        literal = LiteralCall(
+            function, {name: _plain(v) for name, v in bound.arguments.items()}, bare
+        )
+        pending = first_pending(literal.arguments)
+        if pending is not None:  # not recorded: it needs a result only the client can give
+            raise self._used(call, pending)
+        return literal
+
+    def _is_tool_call(self, node: ast.expr) -> bool:
+        """A call ``_function`` reads as a tool: by its stub name or the client's spelling."""
+        if not isinstance(node, ast.Call):
+            return False
+        func = node.func
+        if self._spelled_tool(func) is not None:
+            return True
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return name in self.signatures and name not in self.model_names
+
+    def _nested(self, node: ast.Call) -> Any:
+        """A call whose value the code takes: recorded, then its known result or a Pending."""
+        literal = self._call(node, bare=False)
+        self.calls.append(literal)
+        found, result = self._lookup(literal)
+        return result if found else Pending(literal.function, node.lineno, len(self.calls) - 1)
+
+    def _subscript(self, node: ast.Subscript) -> Any:
+        """``f(...)[1]``, ``x["price"]``: a lookup with literal keys in a tool's result, done
+        here when the result is known; ``_NOT_READ`` when it is no such lookup."""
+        keys: list[Any] = []
+        base: ast.expr = node
+        while isinstance(base, ast.Subscript):
+            keys.insert(0, _literal_key(base.slice))
+            base = base.value
+        if any(key is _NOT_READ for key in keys):
+            return _NOT_READ  # the sandbox evaluates the keys
+        if isinstance(base, ast.Name) and base.id in self.values:
+            value = self.values[base.id]
+        elif isinstance(base, ast.Name) and base.id in self.results:
+            value = Pending(*self.results[base.id], name=base.id)
+        elif self._is_tool_call(base):
+            assert isinstance(base, ast.Call)
+            value = self._nested(base)
+        else:
+            return _NOT_READ
+        if isinstance(value, Pending):
+            raise self._used(node, value)
+        for key in keys:
+            try:
+                value = value[key]
+            except (LookupError, TypeError) as exc:
+                raise ModelOutputError(
+                    f"line {node.lineno}: `{self._segment(node)}` raised "
+                    f"{type(exc).__name__}: {exc} (the result it looks into is the tool's "
+                    "answer earlier in the conversation)"
+                ) from None
+        return value
+
+    def _parameter(self, node: ast.AST, function: str, written: str, *, quoted: bool) -> str:
+        """The stub parameter a written argument name means (the name itself when none)."""
+        meanings = self.names.argument(function, written, quoted=quoted)
+        if len(meanings) > 1:
+            scope = self.names.arguments[function]
+            raise self._argument_error(
+                node, function, scope.ambiguity(written, meanings, "argument"), written
+            )
+        return meanings[0] if meanings else written
+
+    def _tool_named(self, written: str) -> str | None:
+        """The stub a written tool name means; UnknownToolError when it may mean two."""
+        if written in self.signatures:
+            return written
+        meanings = self.names.tool(written)
+        if len(meanings) > 1:
+            message = self.names.tools.ambiguity(written, meanings, "tool")
+            raise UnknownToolError(f"{message}. Call it by its function name.", name=written)
+        return meanings[0] if meanings and meanings[0] in self.signatures else None
+
+    def _spelled_tool(self, func: ast.expr) -> str | None:
+        """The tool ``func`` names by its stub or the client's spelling (``sum``,
+        ``math.factorial``; not after ``import math``), else None."""
+        dotted = _dotted(func)
+        if dotted is None or ("." in dotted and dotted.split(".")[0] in self.imported):
+            return None
+        return self._tool_named(dotted)
 
     def _function(self, call: ast.Call) -> str:
         func = call.func
+        found = self._spelled_tool(func)
+        if found is not None:
+            return found
         if isinstance(func, ast.Name):
             name = func.id
-            if name in self.signatures:
-                return name
             if name in self.model_names:
                 raise UnknownToolError(
                     f"line {call.lineno}: {name} is a data model, not a function. Call one of "
@@ -275,7 +366,7 @@ class _Reader:
                     name=name,
                 )
             self._check_result_use(call)
-            if name in _BUILTINS:
+            if name in BUILTINS:
                 raise self._unavailable(call, f"calling the built-in {name}()")
             raise UnknownToolError(
                 f"line {call.lineno}: {name}() is not an available function"
@@ -324,17 +415,30 @@ class _Reader:
             return items
         elif isinstance(node, ast.Dict):
             return self._dict(node, tool, field)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id in self.model_names:
-                return self._model(node, tool, field)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in self.model_names
+        ):
+            return self._model(node, tool, field)
+        elif self._is_tool_call(node):
+            assert isinstance(node, ast.Call)
+            return self._nested(node)
+        elif isinstance(node, ast.Subscript):
+            result = self._subscript(node)
+            if result is not _NOT_READ:
+                return result
         elif isinstance(node, ast.Name):
-            self._check_result_use(node)
-            hint = _JSON_NAMES.get(node.id)
+            if node.id in self.values:
+                return self.values[node.id]
+            if node.id in self.results:
+                return Pending(*self.results[node.id], name=node.id)
+            hint = JSON_NAMES.get(node.id)
             raise self._unavailable(
                 node, f"the name `{node.id}`" + (f" (did you mean {hint}?)" if hint else "")
             )
         self._check_result_use(node)
-        construct = _CONSTRUCTS.get(type(node))
+        construct = CONSTRUCTS.get(type(node))
         segment = f"`{self._segment(node)}`"
         raise self._unavailable(node, f"{construct} {segment}" if construct else segment)
 
@@ -366,7 +470,7 @@ class _Reader:
                     key,
                     tool,
                     f"dict key `{self._segment(key)}` must be a quoted string, "
-                    f'e.g. "{_truncate(self._segment(key))}"',
+                    f'e.g. "{truncate(self._segment(key))}"',
                     field,
                 )
             result[key.value] = self._value(value, tool, field)
@@ -397,11 +501,11 @@ class _Reader:
 
     def _segment(self, node: ast.AST) -> str:
         segment = ast.get_source_segment(self.code, node)
-        return _truncate(segment if segment is not None else ast.unparse(node))
+        return truncate(segment if segment is not None else ast.unparse(node))
 
     def _unavailable(self, node: ast.AST, what: str) -> ExecutionUnavailableError:
         line = getattr(node, "lineno", "?")
-        return ExecutionUnavailableError(f"line {line}: {what} {_NEEDS_EXECUTION}. {_LITERAL_HINT}")
+        return ExecutionUnavailableError(f"line {line}: {what} {NEEDS_EXECUTION}. {LITERAL_HINT}")
 
     def _check_result_use(self, node: ast.AST) -> None:
         """Raise ResultUsedError if ``node`` reads a variable that holds a tool's result."""
@@ -411,17 +515,23 @@ class _Reader:
                 and isinstance(child.ctx, ast.Load)
                 and child.id in self.results
             ):
-                function, defined_on = self.results[child.id]
-                line = getattr(node, "lineno", child.lineno)
-                raise ResultUsedError(
-                    f"line {line}: `{self._segment(node)}` uses the result of {function}(...) "
-                    f"(`{child.id}`, line {defined_on}); a tool's result is only known after the "
-                    f"tool has run, and using it here {_NEEDS_EXECUTION}. Call the tools you "
-                    "need now with literal arguments; their results come back in the next turn.",
-                    function=function,
-                    line=line,
-                    calls=tuple(self.calls),
-                )
+                raise self._used(node, Pending(*self.results[child.id], name=child.id))
+
+    def _used(self, node: ast.AST, pending: Pending) -> ResultUsedError:
+        line = getattr(node, "lineno", pending.line)
+        held = f"`{pending.name}`, line {pending.line}" if pending.name else f"line {pending.line}"
+        return ResultUsedError(
+            f"line {line}: `{self._segment(node)}` uses the result of {pending.function}(...) "
+            f"({held}); a tool's result is only known after the tool has run, and using it "
+            f"here {NEEDS_EXECUTION}. Call the tools you need now with literal arguments; "
+            "their results come back in the next turn.",
+            function=pending.function,
+            line=line,
+            calls=tuple(
+                replace(call, result_needed=True) if index == pending.index else call
+                for index, call in enumerate(self.calls)
+            ),
+        )
 
     def _argument_error(
         self, node: ast.AST, tool: str, problem: str, field: str | None
@@ -430,48 +540,15 @@ class _Reader:
         where = f"argument {field!r}: " if field else ""
         return ToolArgumentError(f"line {line}: {tool}(): {where}{problem}", tool=tool, field=field)
 
-    def _bind_error(
-        self,
-        call: ast.Call,
-        tool: str,
-        signature: inspect.Signature,
-        error: TypeError,
-        kwargs: Mapping[str, Any],
-    ) -> ToolArgumentError:
-        text = str(error)
-        quoted = re.search(r"'([^']+)'", text)
-        field = quoted.group(1) if quoted else None
-        parameters = signature.parameters
-        if text.startswith("missing a required argument"):
-            problem = f"missing required argument {field!r}"
-        elif text.startswith("got an unexpected keyword argument"):
-            close = difflib.get_close_matches(field or "", list(parameters), n=1)
-            problem = f"unexpected keyword argument {field!r}" + (
-                f" (did you mean {close[0]!r}?)" if close else ""
-            )
-        elif text.startswith("too many positional arguments"):
-            accepted = sum(
-                p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters.values()
-            )
-            given = len(call.args)
-            problem = (
-                f"too many positional arguments ({given} given, at most {accepted} accepted); "
-                "pass the arguments by keyword"
-            )
-            field = None
-        elif text.startswith("multiple values for argument"):
-            problem = f"argument {field!r} is given twice (by position and by keyword)"
-        elif "positional only" in text:
-            problem = f"argument {field!r} must be passed by position"
-        else:
-            problem = text
-        if field is not None and field not in parameters and field not in kwargs:
-            field = None
-        return ToolArgumentError(
-            f"line {call.lineno}: {tool}(): {problem}. The signature is {tool}{signature}.",
-            tool=tool,
-            field=field,
-        )
+
+def _dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, ``a`` for a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base is not None else None
+    return None
 
 
 def _signed_number(node: ast.expr) -> int | float | None:
@@ -487,6 +564,14 @@ def _signed_number(node: ast.expr) -> int | float | None:
             return None
         return -number if isinstance(node.op, ast.USub) else number
     return None
+
+
+def _literal_key(node: ast.expr) -> Any:
+    """The key of ``[...]`` when it is a literal str or int (not bool), else ``_NOT_READ``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    number = _signed_number(node)
+    return number if isinstance(number, int) else _NOT_READ
 
 
 def _plain(value: Any) -> Any:

@@ -126,7 +126,7 @@ class AliasSettings(BaseModel):
         "Gateway (`gateway_url`, `gateway_token_env`; docs/gateway.md), for a proxy host that "
         "cannot create namespaces. `literal_only`: never run code; such code is an error "
         "that asks the model for literal calls. Pool size and limits are per proxy: "
-        "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (README).",
+        "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (docs/sandbox.md).",
     )
     gateway_url: str = Field(
         default="os.environ/TOOLCODE_GATEWAY_URL",

@@ -9,6 +9,7 @@ the field or the config key at fault and say what to do.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyAnsweredError",
     "CodeSyntaxError",
     "ConfigError",
     "ExecutionUnavailableError",
@@ -112,3 +113,8 @@ class PatternTimeoutError(ToolArgumentError):
 class LimitError(ModelOutputError):
     """The answer makes more calls than the plugin reads from one answer (``bound``:
     ``answer_calls``)."""
+
+
+class AlreadyAnsweredError(ModelOutputError):
+    """Every call in the code was answered earlier in the conversation and the code used those
+    results: nothing is left to send (results.py)."""

@@ -252,16 +252,25 @@ def _dedent(lines: Sequence[str]) -> str:
     return _trim_blank_lines(textwrap.dedent("\n".join(lines)))
 
 
-def _called_name(func: ast.expr) -> str | None:
+def _dotted(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
-    if (
+    if isinstance(func, ast.Attribute):
+        base = _dotted(func.value)
+        return f"{base}.{func.attr}" if base is not None else None
+    return None
+
+
+def _calls_tool(func: ast.expr, names: frozenset[str]) -> bool:
+    """``f()`` and ``tools.f()`` for a tool ``f``; ``a.b()`` for a client tool named ``a.b``."""
+    if _dotted(func) in names:
+        return True
+    return (
         isinstance(func, ast.Attribute)
         and isinstance(func.value, ast.Name)
         and func.value.id in _NAMESPACES
-    ):
-        return func.attr
-    return None
+        and func.attr in names
+    )
 
 
 def _calls_known(source: str, names: frozenset[str]) -> bool:
@@ -279,7 +288,7 @@ def _calls_known(source: str, names: frozenset[str]) -> bool:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     }
     return any(
-        isinstance(node, ast.Call) and _called_name(node.func) in names - defined
+        isinstance(node, ast.Call) and _calls_tool(node.func, names - defined)
         for node in ast.walk(tree)
     )
 
@@ -313,7 +322,7 @@ def _is_known_call_statement(statement: ast.stmt, names: frozenset[str]) -> bool
         value = value.args[0]
         if isinstance(value, ast.Await):
             value = value.value
-    return isinstance(value, ast.Call) and _called_name(value.func) in names
+    return isinstance(value, ast.Call) and _calls_tool(value.func, names)
 
 
 def _check_run(lines: Sequence[str], names: frozenset[str]) -> tuple[bool, int | None]:

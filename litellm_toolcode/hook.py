@@ -36,7 +36,13 @@ from .responses_api import (
     settle_responses,
     stream_responses,
 )
-from .rewrite import STATE_KEY, request_toolset, rewrite_request, stream_assembler
+from .rewrite import (
+    STATE_KEY,
+    request_answered,
+    request_toolset,
+    rewrite_request,
+    stream_assembler,
+)
 
 __all__ = ["ToolcodeHandler"]
 
@@ -132,14 +138,16 @@ async def _settle(
     settings = AliasSettings.model_validate(state["settings"])
     logs.raw_answer(data.get("model"), text, settings.log_payloads)
     try:
+        toolset = await request_toolset(state)  # the pre-call hook's: no schema work twice
         settled = await settle(
             _as_read(text, settings),
             data.get("messages") or [],
-            await request_toolset(state),  # the pre-call hook's: no schema work twice
+            toolset,
             Choice(**state["choice"]),
             max_rounds=settings.max_repair_rounds,
             ask=_asker(data, usage, settings),
             execute=_executor(data, settings) if settings.execution != "literal_only" else None,
+            answered=request_answered(state, toolset),
         )
     except ToolcodeError as exc:
         _record(data, toolcode_outcome=type(exc).__name__, toolcode_bound=exc.bound)

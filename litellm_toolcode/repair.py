@@ -16,6 +16,7 @@ from .bounds import runner
 from .errors import ModelOutputError
 from .extract import split_answer
 from .prompt import render
+from .results import Answered
 from .schema import Toolset
 
 __all__ = ["Ask", "Settled", "read_reply", "read_reply_executing", "settle"]
@@ -32,26 +33,32 @@ class Settled:
     bounds: tuple[str, ...] = ()  # the bounds (errors.ToolcodeError.bound) those errors hit
 
 
-def read_reply(text: str | None, toolset: Toolset, choice: Choice) -> Reply:
+def read_reply(
+    text: str | None, toolset: Toolset, choice: Choice, answered: Answered | None = None
+) -> Reply:
     """One answer -> Reply, checked against ``choice``; raises ModelOutputError."""
     if choice.mode == "none":  # tools hidden: never read calls, only drop thoughts
         answer = split_answer(text, ())
         return Reply(content=answer.content, reasoning=answer.reasoning, tool_calls=())
-    reply = interpret(text, toolset)
+    reply = interpret(text, toolset, answered)
     enforce(reply, choice)
     return reply
 
 
 async def read_reply_executing(
-    text: str | None, toolset: Toolset, choice: Choice, execute: Executor | None
+    text: str | None,
+    toolset: Toolset,
+    choice: Choice,
+    execute: Executor | None,
+    answered: Answered | None = None,
 ) -> Reply:
     """``read_reply``, running code that needs execution with ``execute`` (when given).
     A long answer is read off the event loop (``bounds.runner``)."""
     run = runner(len(text or ""))
     if execute is None or choice.mode == "none":
-        reply: Reply = await run(read_reply, text, toolset, choice)
+        reply: Reply = await run(read_reply, text, toolset, choice, answered)
         return reply
-    reply = await interpret_executing(text, toolset, execute, run)
+    reply = await interpret_executing(text, toolset, execute, run, answered)
     enforce(reply, choice)
     return reply
 
@@ -65,11 +72,13 @@ async def settle(
     max_rounds: int,
     ask: Ask,
     execute: Executor | None = None,
+    answered: Answered | None = None,
 ) -> Settled:
     """Read ``text``; on a ModelOutputError ask again (up to ``max_rounds`` times).
 
     ``execute`` runs code the literal path cannot read (the sandbox); without it such code is
-    an ``ExecutionUnavailableError``.
+    an ``ExecutionUnavailableError``. ``answered``: results of calls answered earlier in the
+    conversation, which the code may use (results.py).
     """
     history = list(messages)
     errors: list[str] = []
@@ -77,7 +86,7 @@ async def settle(
     rounds = 0
     while True:
         try:
-            reply = await read_reply_executing(text, toolset, choice, execute)
+            reply = await read_reply_executing(text, toolset, choice, execute, answered)
             break
         except ModelOutputError as exc:
             errors.append(type(exc).__name__)

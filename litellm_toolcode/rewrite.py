@@ -13,6 +13,7 @@ from .config import AliasSettings
 from .errors import RequestError
 from .history import rewrite_messages
 from .prompt import system_prompt
+from .results import Answered, KnownResult, known_results
 from .schema import Toolset, build_toolset, cached_toolset
 from .stream import StreamAssembler
 
@@ -20,6 +21,7 @@ __all__ = [
     "STATE_KEY",
     "TOOL_FIELDS",
     "refuse_unsupported",
+    "request_answered",
     "request_toolset",
     "rewrite_request",
     "stream_assembler",
@@ -104,6 +106,11 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     _check_size(tools, settings)
     toolset = build_toolset(tools)
     choice = _choice(data, toolset)
+    # Results of calls answered in the history, for code that uses them (results.py); read
+    # from the client's messages, which the rewrite below replaces.
+    known = known_results(
+        data.get("messages") or [], toolset, max_result_chars=settings.max_tool_result_chars
+    )
     history = rewrite_messages(
         data.get("messages") or [],
         toolset.render_call,
@@ -124,9 +131,10 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     metadata[STATE_KEY] = {
         "tools": tools,
         "toolset": toolset.key,
-        "names": list(toolset.signatures),
+        "names": sorted(toolset.names.callable_names()),  # stub and client spellings
         "choice": asdict(choice),
         "settings": settings.model_dump(),
+        "results": [[r.key, r.text, r.is_json] for r in known],
     }
     spend = metadata.get("spend_logs_metadata") or {}
     metadata["spend_logs_metadata"] = {
@@ -142,6 +150,15 @@ async def request_toolset(state: Mapping[str, Any]) -> Toolset:
     ``STATE_KEY``): the one the pre-call hook built, or built again off the event loop."""
     found = cached_toolset(state.get("toolset"))
     return found if found is not None else await off_loop(build_toolset, state["tools"])
+
+
+def request_answered(state: Mapping[str, Any], toolset: Toolset) -> Answered:
+    """The answered calls of a request ``rewrite_request`` rewrote, for reading its answer."""
+    known = [
+        KnownResult(key=str(key), text=str(text), is_json=bool(is_json))
+        for key, text, is_json in state.get("results") or []
+    ]
+    return Answered.of(toolset, known)
 
 
 def stream_assembler(state: Mapping[str, Any]) -> StreamAssembler:

@@ -269,7 +269,9 @@ def first_completion(
     raise ServerFailed(failure_line(what, problem, log))
 
 
-def llama_server_cmd(model: Path, port: int, chat_format: str = "chatml") -> list[str]:
+def llama_server_cmd(
+    model: Path, port: int, chat_format: str = "chatml", n_ctx: int = 4096
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -285,7 +287,7 @@ def llama_server_cmd(model: Path, port: int, chat_format: str = "chatml") -> lis
         "--chat_format",
         chat_format,
         "--n_ctx",
-        "4096",
+        str(n_ctx),
         "--n_threads",
         os.environ.get("TOOLCODE_LLAMA_THREADS") or str(min(os.cpu_count() or 2, 4)),
     ]
@@ -316,10 +318,10 @@ def start_server(
 
 
 def start_llama_server(
-    model: Path, port: int, log: Path, chat_format: str = "chatml"
+    model: Path, port: int, log: Path, chat_format: str = "chatml", n_ctx: int = 4096
 ) -> subprocess.Popen[bytes]:
     """Start the llama.cpp server; loading takes seconds, the first token a few more."""
-    return start_server(llama_server_cmd(model, port, chat_format), port, log)
+    return start_server(llama_server_cmd(model, port, chat_format, n_ctx), port, log)
 
 
 def start_with_fallback(

@@ -41,15 +41,24 @@ WEATHER_RESULT = {"temperature": 17, "unit": "celsius"}
 
 
 def agents_sdk_weather(
-    base_url: str, api_key: str, model: str, prompt: str, stream: bool
+    base_url: str,
+    api_key: str,
+    model: str,
+    prompt: str,
+    stream: bool,
+    chat_completions: bool = False,
 ) -> tuple[list[str], str]:
     """The OpenAI Agents SDK with its default model class, ``OpenAIResponsesModel``
-    (``/v1/responses``): ``Runner.run_sync``, or ``Runner.run_streamed`` read to the end."""
+    (``/v1/responses``), or with ``chat_completions`` its ``OpenAIChatCompletionsModel``
+    (``/v1/chat/completions``): ``Runner.run_sync``, or ``Runner.run_streamed`` read to the
+    end."""
     import asyncio
 
     from agents import (
         Agent,
+        Model,
         ModelSettings,
+        OpenAIChatCompletionsModel,
         OpenAIProvider,
         OpenAIResponsesModel,
         RunConfig,
@@ -66,17 +75,19 @@ def agents_sdk_weather(
         ran.append(city)
         return json.dumps({"city": city, **WEATHER_RESULT})
 
-    provider = OpenAIProvider(
-        openai_client=AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=300)
-    )
+    client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=300)
+    provider = OpenAIProvider(openai_client=client)
     assert isinstance(provider.get_model(model), OpenAIResponsesModel)  # the SDK's default
+    chosen: str | Model = model
+    if chat_completions:
+        chosen = OpenAIChatCompletionsModel(model=model, openai_client=client)
     agent = Agent(
         name="weather",
         instructions="Answer with the tools.",
         tools=[get_weather],
         model_settings=ModelSettings(temperature=0),
     )
-    config = RunConfig(model=model, model_provider=provider, tracing_disabled=True)
+    config = RunConfig(model=chosen, model_provider=provider, tracing_disabled=True)
 
     async def streamed() -> Any:
         result = Runner.run_streamed(agent, prompt, run_config=config, max_turns=4)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from litellm_toolcode.answer import Reply, interpret_executing
+from litellm_toolcode.results import Answered
 from litellm_toolcode.sandbox import Execution, GatewaySettings, KernelPool, Limits, run_code
 from litellm_toolcode.sandbox.gateway import GatewayBackend
 from litellm_toolcode.schema_code import Toolset, build_toolset
@@ -64,14 +65,18 @@ class LoopThread:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 90) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def run(self, code: str, toolset: Toolset = TOOLS) -> Execution:
-        return self.call(run_code(code, toolset, self.pool))
+    def run(
+        self, code: str, toolset: Toolset = TOOLS, known: Mapping[str, str] | None = None
+    ) -> Execution:
+        return self.call(run_code(code, toolset, self.pool, known))
 
-    def interpret(self, text: str, toolset: Toolset = TOOLS) -> Reply:
-        async def execute(code: str, ts: Toolset) -> Any:
-            return (await run_code(code, ts, self.pool)).calls
+    def interpret(
+        self, text: str, toolset: Toolset = TOOLS, answered: Answered | None = None
+    ) -> Reply:
+        async def execute(code: str, ts: Toolset, known: Mapping[str, str]) -> Any:
+            return (await run_code(code, ts, self.pool, known)).calls
 
-        return self.call(interpret_executing(text, toolset, execute))
+        return self.call(interpret_executing(text, toolset, execute, answered=answered))
 
     def settle(self) -> None:
         """Wait until every used kernel is killed and its dir removed (background closes)."""

@@ -70,10 +70,12 @@ def test_every_function_doc_converts_and_compiles(category: str) -> None:
             assert set(toolset.argument_names(spec.py_name)) == set(properties), case_id
 
 
-def _local(case: bfcl.BfclCase, index: int) -> tuple[bool, str | None, str]:
+def _local(
+    case: bfcl.BfclCase, index: int, client_names: bool = False
+) -> tuple[bool, str | None, str]:
     """(passed, model error, style): the answer read back by the plugin's pipeline."""
     toolset = build_toolset(case.tools)
-    style, text = bfcl.render_answer(toolset, case, index)
+    style, text = bfcl.render_answer(toolset, case, index, client_names)
     try:
         reply = interpret(text, toolset)
     except ModelOutputError as error:
@@ -82,13 +84,15 @@ def _local(case: bfcl.BfclCase, index: int) -> tuple[bool, str | None, str]:
     return bfcl.canonical(got) == bfcl.canonical(case.expected), None, style
 
 
+@pytest.mark.parametrize("client_names", [False, True], ids=["stub-names", "client-names"])
 @pytest.mark.parametrize("category", bfcl.AST_CATEGORIES)
-def test_every_expected_answer_reads_back(category: str) -> None:
-    """The whole category through extract -> check -> validate, every rendering style."""
+def test_every_expected_answer_reads_back(category: str, client_names: bool) -> None:
+    """The whole category through extract -> check -> validate, every rendering style; with
+    the stubs' names and with the client's own (``sum(...)``, ``math.factorial(...)``, ...)."""
     cases = bfcl.load_cases(category)
     wrong = []
     for index, case in enumerate(cases):
-        passed, error, style = _local(case, index)
+        passed, error, style = _local(case, index, client_names)
         listed = case.id in bfcl.OUTSIDE_SCHEMA
         if (passed, error is not None) != (not listed, listed):
             wrong.append(f"{case.id} [{style}] listed={listed}: {error or 'calls differ'}")

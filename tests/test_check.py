@@ -59,8 +59,11 @@ def read(code: str) -> tuple[LiteralCall, ...]:
     return read_literal_calls(code, SIGNATURES, MODELS)
 
 
-def calls(*pairs: tuple[str, dict[str, Any]]) -> tuple[LiteralCall, ...]:
-    return tuple(LiteralCall(function, arguments) for function, arguments in pairs)
+def calls(
+    *rows: tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], bool],
+) -> tuple[LiteralCall, ...]:
+    """(function, arguments[, bare]): a call whose value is taken (assigned...) is not bare."""
+    return tuple(LiteralCall(*row) for row in rows)
 
 
 # --- accepted code: (id, code, expected calls) ---
@@ -160,7 +163,7 @@ ACCEPTED: list[tuple[str, str, tuple[LiteralCall, ...]]] = [
         "assign-print-await",
         "w = get_weather('Rome')\nprint(move(1))\nawait ping()\nprint(await ping())",
         calls(
-            ("get_weather", {"city": "Rome"}),
+            ("get_weather", {"city": "Rome"}, False),
             ("move", {"dx": 1}),
             ("ping", {}),
             ("ping", {}),
@@ -511,27 +514,27 @@ RESULT_USED: list[tuple[str, str, str, int, tuple[LiteralCall, ...]]] = [
         "w = get_weather('Paris')\nget_weather(city=w)",
         "get_weather",
         2,
-        calls(("get_weather", {"city": "Paris"})),
+        calls(("get_weather", {"city": "Paris"}, False, True)),
     ),
     (
         "subscripted",
         "t = move(1)\nping()\nget_weather(city=t['city'])",
         "move",
         3,
-        calls(("move", {"dx": 1}), ("ping", {})),
+        calls(("move", {"dx": 1}, False, True), ("ping", {})),
     ),
-    ("printed", "w = ping()\nprint(w)", "ping", 2, calls(("ping", {}))),
-    ("in-if", "w = ping()\nif w:\n    ping()", "ping", 2, calls(("ping", {}))),
-    ("method-on-result", "w = ping()\nw.upper()", "ping", 2, calls(("ping", {}))),
+    ("printed", "w = ping()\nprint(w)", "ping", 2, calls(("ping", {}, False, True))),
+    ("in-if", "w = ping()\nif w:\n    ping()", "ping", 2, calls(("ping", {}, False, True))),
+    ("method-on-result", "w = ping()\nw.upper()", "ping", 2, calls(("ping", {}, False, True))),
     (
         "nested-in-list",
         "w = ping()\nconfigure({'a': [1, w]})",
         "ping",
         2,
-        calls(("ping", {})),
+        calls(("ping", {}, False, True)),
     ),
-    ("as-dict-key", "w = ping()\nconfigure({w: 1})", "ping", 2, calls(("ping", {}))),
-    ("splatted", "w = ping()\nmove(*w)", "ping", 2, calls(("ping", {}))),
+    ("as-dict-key", "w = ping()\nconfigure({w: 1})", "ping", 2, calls(("ping", {}, False, True))),
+    ("splatted", "w = ping()\nmove(*w)", "ping", 2, calls(("ping", {}, False, True))),
 ]
 
 

@@ -6,7 +6,8 @@ are real outcomes: the framework ran our Python tool functions with the right ar
 final answer is built on their results (the upstream saw those results in the history).
 
 Versions: langchain-openai 1.7.4 (langchain-core 1.8.3), langgraph 1.2.22 (langgraph-prebuilt
-1.1.3), pydantic-ai-slim 2.31.1 (the newest that accepts openai 2.x), instructor 1.17.0.
+1.1.3), pydantic-ai-slim 2.31.1 (the newest that accepts openai 2.x), instructor 1.17.0,
+openai-agents 0.20.0.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from pydantic import BaseModel, Field
 from pydantic_ai import RunContext
 
-from tests._frameworks import UserInfo, ask
+from tests._frameworks import UserInfo, agents_sdk_weather, ask
 from tests.conftest import MASTER_KEY, Proxy
 from tests.fake_upstream import FakeUpstream, Scripted
 
@@ -311,6 +312,49 @@ def test_langgraph_react_agent_two_tools(script: Script, base_url: str, stream: 
     assert "453.6" in step3[5]["content"]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_langgraph_code_that_repeats_a_call_runs_it_once(
+    script: Script, base_url: str, stream: bool
+) -> None:
+    """The model writes the whole plan, find_flight's result used inside convert_currency's
+    arguments, and writes it again once the agent ran find_flight (issue 17): find_flight runs
+    once, then convert_currency with the price from its result."""
+    from langchain_core.tools import tool
+    from langgraph.prebuilt import create_react_agent
+
+    ran: list[tuple[str, Any]] = []
+
+    @tool
+    def find_flight(origin: str, destination: str) -> dict[str, Any]:
+        """Find the cheapest flight between two cities; returns its number and price in EUR."""
+        ran.append(("find_flight", (origin, destination)))
+        return {"flight": "AF1234", "price_eur": 420}
+
+    @tool
+    def convert_currency(amount: float, to_currency: str) -> float:
+        """Convert an amount in EUR into another currency."""
+        ran.append(("convert_currency", (amount, to_currency)))
+        return round(amount * 1.08, 2)
+
+    flight = "find_flight(origin='Paris', destination='Tokyo')"
+    plan = code(
+        "# tool: find_flight, convert_currency",
+        flight,
+        f"convert_currency(amount={flight}['price_eur'], to_currency='USD')",
+    )
+    script.play(plan, plan, "AF1234 costs 420 EUR, which is 453.6 USD.")
+    agent = create_react_agent(
+        chat_openai(base_url, streaming=stream), [find_flight, convert_currency]
+    )
+    result = agent.invoke(
+        {"messages": [("user", script.tag("Cheapest Paris-Tokyo flight, price in USD?"))]},
+        {"recursion_limit": 8},
+    )
+    assert ran == [("find_flight", ("Paris", "Tokyo")), ("convert_currency", (420.0, "USD"))]
+    assert result["messages"][-1].content == "AF1234 costs 420 EUR, which is 453.6 USD."
+    assert script.done()
+
+
 # --- PydanticAI -------------------------------------------------------------------------------
 
 
@@ -387,6 +431,33 @@ def test_pydantic_ai_typed_tools_and_output_type(
     assert "You plan short city trips." in system_text(first)
     results = second["messages"][-1]["content"]
     assert "150.0" in results and "Louvre" in results
+
+
+# --- OpenAI Agents SDK -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_openai_agents_sdk_chat_completions_model(
+    script: Script, base_url: str, stream: bool
+) -> None:
+    """``OpenAIChatCompletionsModel``: the Agents SDK on /v1/chat/completions (its default,
+    /v1/responses, is tested against the shipped config in test_shipped_config.py)."""
+    script.play(
+        code("# tool: get_weather", "get_weather(city='Paris')"),
+        "It is 17 degrees in Paris.",
+    )
+    ran, answer = agents_sdk_weather(
+        base_url, MASTER_KEY, "coder", script.tag("Temperature in Paris?"), stream, True
+    )
+    assert ran == ["Paris"]
+    assert answer == "It is 17 degrees in Paris."
+    first, second = script.seen
+    assert_code_mode(first, "get_weather")
+    assert bool(first.get("stream")) is stream
+    assert "Answer with the tools." in system_text(first)  # the agent's instructions
+    assert_code_mode(second, "get_weather")
+    history = transcript(second)
+    assert "get_weather(city=" in history and '"temperature": 17' in history
 
 
 # --- Instructor -------------------------------------------------------------------------------

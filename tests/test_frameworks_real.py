@@ -226,6 +226,21 @@ def test_openai_agents_sdk_responses_model(real: str, stream: bool) -> None:
     assert "17" in answer
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_openai_agents_sdk_chat_completions_model(real: str, stream: bool) -> None:
+    """The Agents SDK's OpenAIChatCompletionsModel speaks /v1/chat/completions."""
+    ran, answer = agents_sdk_weather(
+        real,
+        REAL_KEY,
+        REAL_MODEL,
+        "What is the temperature in Paris right now?",
+        stream,
+        chat_completions=True,
+    )
+    assert [city.lower() for city in ran] == ["paris"]
+    assert "17" in answer
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_anthropic_messages_client(real: str, stream: bool) -> None:
     ran, answer = messages_weather(

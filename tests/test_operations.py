@@ -238,7 +238,7 @@ def test_spend_log_metadata_on_the_responses_endpoint(
     assert records[0]["call_type"] == "aresponses"
     assert facts["toolcode_tool_choice"] == "auto" and facts["toolcode_tools"] == 1
     # Only the pre-call facts: on this endpoint LiteLLM writes the log before the success hook
-    # runs, so the outcome facts miss it (README, "Status and limits"). Pinned so a change shows.
+    # runs, so the outcome facts miss it (docs/limits.md). Pinned so a change shows.
     assert "toolcode_outcome" not in facts
     assert "Zanzibar" not in json.dumps(facts)
 

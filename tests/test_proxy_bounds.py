@@ -69,7 +69,8 @@ def test_a_large_unique_array_is_read_off_the_loop(
     case: Case, upstream: FakeUpstream, client: openai.OpenAI
 ) -> None:
     # ~100 KB of code: read on a worker thread. Its ast.parse and Pydantic steps are C code that
-    # keeps the GIL (about 0.1 s here); far larger answers pause the loop that long (README).
+    # keeps the GIL (about 0.1 s here); far larger answers pause the loop that long
+    # (docs/limits.md).
     items = [{"a": [i, {"b": i}]} for i in range(4_000)]
     case.script(Scripted(content=code(f"t(xs={items!r})"), chunk_size=8192))
     tools = one({"xs": {"type": "array", "uniqueItems": True, "items": {"type": "object"}}})

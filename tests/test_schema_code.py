@@ -463,54 +463,63 @@ def test_unknown_function() -> None:
         toolset.validate("nope", {})
 
 
-# (client property name, expected Python parameter name)
+# (client property name, stub parameter, model field): the parameter is the client's name
+# wherever Python keeps it as written; the field behind it is renamed (and aliased) when
+# Pydantic cannot hold the name.
 PROPERTY_NAMES = [
-    ("location", "location"),
-    ("class", "class_"),
-    ("from", "from_"),
-    ("import", "import_"),
-    ("None", "None_"),
-    ("match", "match"),  # soft keywords are fine identifiers
-    ("type", "type"),  # builtins stay readable as parameters (what models write)
-    ("id", "id"),
-    ("print", "print"),
-    ("list", "list_"),  # ...unless the class body uses them in annotations
-    ("str", "str_"),
-    ("Any", "Any_"),
-    ("Field", "Field_"),
-    ("Literal", "Literal_"),
-    ("BaseModel", "BaseModel_"),
-    ("schema", "schema_"),
-    ("json", "json_"),
-    ("dict", "dict_"),
-    ("copy", "copy_"),
-    ("model_config", "model_config_"),
-    ("model_dump", "f_model_dump"),  # pydantic protects model_dump*
-    ("model_name", "model_name_"),
-    ("first-name", "first_name"),
-    ("first.name", "first_name_2"),  # collides with the one above after mangling
-    ("last name", "last_name"),
-    ("1st", "f_1st"),
-    ("_private", "private"),
-    ("__dunder__", "dunder"),
-    ("café", "cafe"),
-    ("温度", "field"),
-    ("ﬁle", "file"),  # NFKC would turn the ligature into "file" anyway: keep ASCII ourselves
-    ("-", "field_2"),
+    ("location", "location", "location"),
+    ("class", "class_", "class_"),  # keywords cannot be parameters
+    ("from", "from_", "from_"),
+    ("import", "import_", "import_"),
+    ("None", "None_", "None_"),
+    ("match", "match", "match"),  # soft keywords are fine identifiers
+    ("type", "type", "type"),  # builtins stay readable as parameters (what models write)
+    ("id", "id", "id"),
+    ("print", "print", "print"),
+    ("list", "list", "list_"),  # the class body needs `list`: field renamed, aliased
+    ("str", "str", "str_"),
+    ("Any", "Any", "Any_"),
+    ("Field", "Field", "Field_"),
+    ("Literal", "Literal", "Literal_"),
+    ("BaseModel", "BaseModel", "BaseModel_"),
+    ("schema", "schema", "schema_"),  # a BaseModel attribute: only the field is renamed
+    ("json", "json", "json_"),
+    ("dict", "dict", "dict_"),
+    ("copy", "copy", "copy_"),
+    ("model_config", "model_config", "model_config_"),
+    (
+        "model_dump",
+        "model_dump",
+        "f_model_dump",
+    ),  # pydantic protects model_dump*: field f_model_dump
+    ("model_name", "model_name", "model_name_"),
+    ("first-name", "first_name", "first_name"),
+    ("first.name", "first_name_2", "first_name_2"),  # collides with the one above after mangling
+    ("last name", "last_name", "last_name"),
+    ("1st", "f_1st", "f_1st"),
+    ("_private", "_private", "private"),  # private to pydantic; fine as a parameter
+    ("__dunder__", "__dunder__", "dunder"),
+    ("café", "café", "café"),  # non-ASCII identifiers are Python
+    ("温度", "温度", "温度"),
+    ("ﬁle", "file", "file"),  # not NFKC-stable: the parser reads `ﬁle=` as `file=`
+    ("-", "field", "field"),  # no letters at all
 ]
 
 
 def test_property_names_mangled_and_mapped_back() -> None:
-    properties = {raw: {"type": "integer"} for raw, _ in PROPERTY_NAMES}
-    toolset = one(obj(properties, [raw for raw, _ in PROPERTY_NAMES]))
+    properties = {raw: {"type": "integer"} for raw, _, _ in PROPERTY_NAMES}
+    toolset = one(obj(properties, [raw for raw, _, _ in PROPERTY_NAMES]))
     assert_safe_source(toolset.source)
     params = list(toolset.signatures["f"].parameters)
-    assert params == [py for _, py in PROPERTY_NAMES]
-    assert all(p.isascii() and p.isidentifier() for p in params)
-    arguments = {py: i for i, (_, py) in enumerate(PROPERTY_NAMES)}
+    assert params == [param for _, param, _ in PROPERTY_NAMES]
+    assert all(p.isidentifier() for p in params)
+    model = toolset._models["f"]
+    fields = {info.alias or name: name for name, info in model.model_fields.items()}
+    assert fields == {raw: field for raw, _, field in PROPERTY_NAMES}
+    arguments = {param: i for i, (_, param, _) in enumerate(PROPERTY_NAMES)}
     out = toolset.validate("f", arguments)
-    assert out == {raw: i for i, (raw, _) in enumerate(PROPERTY_NAMES)}
-    call = toolset.render_call("f", {raw: 1 for raw, _ in PROPERTY_NAMES})
+    assert out == {raw: i for i, (raw, _, _) in enumerate(PROPERTY_NAMES)}
+    call = toolset.render_call("f", {raw: 1 for raw, _, _ in PROPERTY_NAMES})
     assert call.startswith("f(location=1, class_=1, from_=1,")
 
 

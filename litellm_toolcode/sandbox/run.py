@@ -8,9 +8,10 @@ and bad arguments are refused there, whatever the kernel claims).
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..answer import Executor
 from ..check import LiteralCall
 from ..errors import ModelOutputError, ToolcodeError
 from ..schema import Toolset
+from ..spelling import Spellings
 from .gateway import GatewayBackend, GatewaySettings
 from .messages import BadMessage, GatewayLost, KernelDied, OutputTooLarge
 from .pool import KernelPool, SandboxUnavailable, pool_for_loop
@@ -59,7 +61,8 @@ class Execution:
     """What one run of the model's code produced."""
 
     calls: tuple[LiteralCall, ...]
-    """The calls recorded, in order (cut at the first use of a tool's result)."""
+    """Every call recorded, in order (cut at the first use of an unknown result), with
+    ``bare``; ``results.resolve`` decides which go out."""
     result_used: str | None
     """The function whose result the code needed (execution stopped there), or None."""
     seconds: float
@@ -68,8 +71,20 @@ class Execution:
     """Seconds spent waiting for a kernel (0 when a spare was ready)."""
 
 
-def _cell(code: str, toolset: Toolset, max_calls: int) -> str:
-    tools: dict[str, tuple[str, str | None]] = {}
+def _spellings(scope: Spellings, kind: str) -> dict[str, tuple[str | None, str | None]]:
+    """The scope's other spellings for the kernel: (stub name, None) or (None, the error)."""
+    return {
+        written: (meanings[0], None)
+        if len(meanings) == 1
+        else (None, scope.ambiguity(written, meanings, kind))
+        for written, meanings in scope.aliases().items()
+    }
+
+
+def _cell(
+    code: str, toolset: Toolset, max_calls: int, known: Mapping[str, str] | None = None
+) -> str:
+    tools: dict[str, tuple[str, str | None, dict[str, Any], dict[str, str]]] = {}
     for spec in toolset.tools:
         var_kw = next(
             (
@@ -79,8 +94,22 @@ def _cell(code: str, toolset: Toolset, max_calls: int) -> str:
             ),
             None,
         )
-        tools[spec.py_name] = (spec.model_name, var_kw)
-    return f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r})"
+        arguments = toolset.names.arguments.get(spec.py_name)
+        spellings = _spellings(arguments, "argument") if arguments is not None else {}
+        originals = {
+            param: orig
+            for orig, param in toolset.argument_names(spec.py_name).items()
+            if param != orig
+        }
+        tools[spec.py_name] = (spec.model_name, var_kw, spellings, originals)
+    aliases = _spellings(toolset.names.tools, "tool")
+    # Known results are client data: they go in as one JSON text (a str literal, like the
+    # code), parsed by json.loads in the kernel, never rendered as Python.
+    results = json.dumps(dict(known or {}), ensure_ascii=False)
+    return (
+        f"__toolcode_run({toolset.source!r}, {code!r}, {tools!r}, {max_calls!r}, {results!r}, "
+        f"{aliases!r})"
+    )
 
 
 def _calls(report: dict[str, Any], max_calls: int) -> tuple[tuple[LiteralCall, ...], str | None]:
@@ -100,9 +129,18 @@ def _calls(report: dict[str, Any], max_calls: int) -> tuple[tuple[LiteralCall, .
             not isinstance(item, dict)
             or not isinstance(item.get("function"), str)
             or not isinstance(item.get("arguments"), dict)
+            or not isinstance(item.get("bare", True), bool)
+            or not isinstance(item.get("needed", False), bool)
         ):
             raise SandboxLimitError("the sandbox report is malformed", limit="report")
-        calls.append(LiteralCall(item["function"], item["arguments"]))
+        calls.append(
+            LiteralCall(
+                item["function"],
+                item["arguments"],
+                bare=item.get("bare", True),
+                result_needed=item.get("needed", False),
+            )
+        )
     return tuple(calls), result_used
 
 
@@ -116,10 +154,13 @@ async def run_code(
     code: str,
     toolset: Toolset,
     pool: KernelPool | None = None,
+    known: Mapping[str, str] | None = None,
     gateway: GatewaySettings | None = None,
 ) -> Execution:
     """Run ``code`` with ``toolset``'s recording stubs in a fresh kernel (on ``gateway``'s
-    Kernel Gateway when given, else on this host).
+    Kernel Gateway when given, else on this host); a call in ``known`` (call key -> its result
+    as JSON text, ``results.Answered.kernel_results``) returns that result instead of a
+    placeholder.
 
     Raises ``CodeExecutionError`` (the code raised), ``SandboxLimitError`` (a limit was hit) or
     ``SandboxUnavailableError`` (no kernel could be had). The returned calls are not validated
@@ -136,7 +177,7 @@ async def run_code(
     started = time.monotonic()
     pool.stats.executions += 1
     try:
-        report = await kernel.execute(_cell(code, toolset, limits.max_calls))
+        report = await kernel.execute(_cell(code, toolset, limits.max_calls, known))
     except TimeoutError:
         pool.stats.timeouts += 1
         log.warning("sandbox: kernel %d timed out after %g s", kernel.number, limits.timeout)
@@ -201,9 +242,11 @@ def executor(
     """An ``answer.Executor`` running code in this loop's pool (``gateway``'s when given);
     ``record(**facts)`` gets the per-request facts (for spend-log metadata)."""
 
-    async def execute(code: str, toolset: Toolset) -> tuple[LiteralCall, ...]:
+    async def execute(
+        code: str, toolset: Toolset, known: Mapping[str, str]
+    ) -> tuple[LiteralCall, ...]:
         try:
-            execution = await run_code(code, toolset, gateway=gateway)
+            execution = await run_code(code, toolset, known=known, gateway=gateway)
         except SandboxLimitError as exc:
             if record is not None:
                 record(toolcode_sandbox_limit=exc.limit)

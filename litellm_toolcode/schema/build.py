@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import SchemaError
+from ..spelling import CallNames, Spellings
 from .convert import _arguments, _Converter
 from .literals import _clip
 from .naming import _TOOL_RESERVED, _camel, _name_fields, _Namer, _tool_names
@@ -188,7 +189,7 @@ class _Builder:
                 rebuild.extend(c.name for c in ordered[first_forward:])
             kw_name = None
             if var_kw:
-                kw_name = _Namer({f.py for f in args.fields}).claim("kwargs")
+                kw_name = _Namer({f.param for f in args.fields}).claim("kwargs")
                 var_keyword[py_name] = kw_name
             blocks.append(
                 _sized(
@@ -205,7 +206,7 @@ class _Builder:
                 )
             )
             owners[py_name] = raw.name
-            arg_names[py_name] = MappingProxyType({f.original: f.py for f in args.fields})
+            arg_names[py_name] = MappingProxyType({f.original: f.param for f in args.fields})
             specs.append(
                 ToolSpec(
                     name=raw.name,
@@ -242,6 +243,15 @@ class _Builder:
             _var_keyword=MappingProxyType(var_keyword),
             _arg_names=MappingProxyType(arg_names),
             _residual=MappingProxyType(residual),
+            names=CallNames(
+                Spellings.of((spec.py_name, spec.name) for spec in specs),
+                MappingProxyType(
+                    {
+                        py_name: Spellings.of((param, orig) for orig, param in names.items())
+                        for py_name, names in arg_names.items()
+                    }
+                ),
+            ),
         )
 
 

@@ -160,13 +160,13 @@ def _stub_block(
     params: list[str] = []
     arg_docs: list[str] = []
     for f in fields:
-        param = f"{f.py}: {annotations.render(_plain(f.ty))}"
+        param = f"{f.param}: {annotations.render(_plain(f.ty))}"
         if not f.required:
             param += f" = {_literal(f.default)}"
         params.append(param)
         if f.description:
             text = "\n        ".join(f.description.splitlines())
-            arg_docs.append(f"    {f.py}: {text}")
+            arg_docs.append(f"    {f.param}: {text}")
     if kw_name:
         extra = annotations.render(_plain(args.extra_ty)) if args.extra_ty else "Any"
         params.append(f"**{kw_name}: {extra}")

@@ -20,6 +20,7 @@ from pydantic_core import PydanticSerializationError
 
 from .. import bounds
 from ..errors import ToolArgumentError, UnknownToolError
+from ..spelling import CallNames
 from .keywords import _MISSING
 from .literals import _clip, _json_path, _safe_literal
 from .messages import _argument_error, _timeout_error
@@ -55,6 +56,8 @@ class Toolset:
     # py_name -> jsonschema validator of the client's schema, for tools whose schema says more
     # than Pydantic can (uniqueItems, not, if/then/else, argument sets, ...)
     _residual: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    # what a call may write for each tool and argument: stub names, the client's, forced ones
+    names: CallNames = field(repr=False, default_factory=CallNames.empty)
 
     def spec(self, py_name: str) -> ToolSpec:
         for tool in self.tools:
@@ -73,7 +76,10 @@ class Toolset:
         """
         spec = self.spec(py_name)
         model = self._models[py_name]
-        data = dict(arguments)
+        # keyed by the client's names: a parameter may be neither the field's name nor its alias
+        # (`from__3`), and the client's name is one the model takes unambiguously
+        originals = {param: orig for orig, param in self._arg_names[py_name].items()}
+        data = {originals.get(key, key): value for key, value in arguments.items()}
         var_kw = self._var_keyword.get(py_name)
         if var_kw is not None and isinstance(data.get(var_kw), Mapping):
             # signature binding collects extra keyword arguments under the **kwargs name

@@ -73,7 +73,8 @@ class _Field:
     default: Any
     description: str | None
     absent_none: bool = False  # `| None` added only so the field can be left out
-    py: str = ""
+    py: str = ""  # the model's field name
+    param: str = ""  # the stub's parameter name (the client's own when Python keeps it)
 
 
 @dataclass(eq=False)

@@ -1,0 +1,428 @@
+"""Multi-turn accuracy: BFCL v4 ``multi_turn_base`` as an agent loop, three ways, one local model.
+
+A case is a conversation of several user turns over one or two of BFCL's stateful API classes
+(a file system, a trading bot, a vehicle, ...). For each turn the harness asks the model, runs
+the tool calls it gets with BFCL's own executable classes (state kept across the case), feeds
+the results back and asks again, until the model answers without a call (or
+``MAX_STEPS`` steps). The calls of every step are then scored by BFCL's own multi-turn checker
+(``multi_turn_checker``: the classes' state and the calls' results after each turn, against the
+ground truth's).
+
+Modes are those of ``bench/accuracy.py`` (same model, servers and sampling):
+  code    the LiteLLM proxy with ``config.yaml`` (alias ``coder``, toolcode on); results go back
+          as OpenAI ``tool`` messages, which the plugin renders for the model
+  json    LiteLLM's ``function_call_prompt`` straight to llama.cpp; results go back as a ``user``
+          message (BFCL's default for prompting models)
+  native  llama-cpp-python's ``chatml-function-calling``; results as ``tool`` messages
+
+    .venv/bin/python bench/multi_turn.py --cases 20 --seed 20261201
+    .venv/bin/python bench/multi_turn.py --cases 20 --seed 20261201 --resume   # continue a run
+
+The tool docs of two classes are ~30 KB of JSON, so the llama.cpp servers run with
+``--n-ctx`` (16384 by default). Rows go to ``bench/results/raw-multiturn-<tag>-<mode>.jsonl``
+(one per case, with the whole transcript); the table to ``bench/results/multiturn-<tag>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import accuracy  # noqa: E402
+
+RESULTS = accuracy.RESULTS
+CATEGORY = "multi_turn_base"
+MAX_STEPS = 20  # BFCL's own MAXIMUM_STEP_LIMIT per turn
+MAX_TOKENS = 512
+RESULT_CHARS = 4000  # a tool result longer than this is cut before it goes back to the model
+LOGS = ROOT / ".data" / "logs" / "multiturn"  # the servers' logs (not results)
+
+
+@dataclass(frozen=True)
+class MultiCase:
+    id: str
+    turns: list[list[dict[str, Any]]]  # the user messages of each turn
+    entry: dict[str, Any]  # BFCL's test entry (initial_config, involved_classes, ...)
+    tools: list[dict[str, Any]]  # OpenAI tools, BFCL's own conversion
+    ground_truth: list[list[str]]
+
+
+def load_cases(count: int, seed: int) -> list[MultiCase]:
+    """A fixed-seed sample of ``multi_turn_base``, in id order."""
+    _, convert_to_tool, _, model_style, mapping = accuracy._bfcl()
+    from bfcl_eval.constants.executable_backend_config import MULTI_TURN_FUNC_DOC_FILE_MAPPING
+
+    data = resources.files("bfcl_eval") / "data"
+    entries = accuracy._read_jsonl(data / f"BFCL_v4_{CATEGORY}.json")
+    answers = {
+        a["id"]: a["ground_truth"]
+        for a in accuracy._read_jsonl(data / "possible_answer" / f"BFCL_v4_{CATEGORY}.json")
+    }
+    picked = random.Random(f"{seed}-{CATEGORY}").sample(entries, count)
+    cases = []
+    for entry in sorted(picked, key=lambda e: int(e["id"].rsplit("_", 1)[1])):
+        functions: list[dict[str, Any]] = []
+        for class_name in entry["involved_classes"]:
+            doc = data / "multi_turn_func_doc" / MULTI_TURN_FUNC_DOC_FILE_MAPPING[class_name]
+            functions += accuracy._read_jsonl(doc)
+        excluded = set(entry.get("excluded_function") or ())
+        functions = [f for f in functions if f["name"] not in excluded]
+        tools = convert_to_tool(functions, mapping, model_style.OPENAI_COMPLETIONS)
+        cases.append(
+            MultiCase(
+                id=entry["id"],
+                turns=entry["question"],
+                entry=entry,
+                tools=tools,
+                ground_truth=answers[entry["id"]],
+            )
+        )
+    return cases
+
+
+# ---------------------------------------------------------------- running BFCL's classes
+
+
+def call_string(name: str, arguments: dict[str, Any]) -> str:
+    """A call as BFCL's executor and checker read it (``convert_to_function_call``'s form)."""
+    return f"{name}({','.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
+def execute(case: MultiCase, instance: str, calls: list[str]) -> list[str]:
+    """Run ``calls`` on the case's classes; ``instance`` keys their state (BFCL keeps it in
+    module globals by model name and case id, so each mode and run needs its own name)."""
+    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_utils import (
+        execute_multi_turn_func_call,
+    )
+
+    results, _ = execute_multi_turn_func_call(
+        func_call_list=calls,
+        initial_config=case.entry["initial_config"],
+        involved_classes=case.entry["involved_classes"],
+        model_name=instance,
+        test_entry_id=case.id,
+    )
+    return [str(r) for r in results]
+
+
+def score(case: MultiCase, decoded: list[list[list[str]]], instance: str) -> tuple[bool, str]:
+    """BFCL's multi-turn verdict for the calls of every step of every turn."""
+    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
+
+    if len(decoded) != len(case.ground_truth):
+        return False, f"{len(decoded)} of {len(case.ground_truth)} turns answered"
+    entry = copy.deepcopy(case.entry)
+    try:
+        verdict = multi_turn_checker(decoded, case.ground_truth, entry, CATEGORY, instance)
+    except Exception as exc:  # the checker asserts on shapes it does not expect
+        return False, f"checker: {type(exc).__name__}: {exc}"[:300]
+    if verdict.get("valid"):
+        return True, ""
+    return False, f"{verdict.get('error_type')}: {verdict.get('error_message')}"[:300]
+
+
+# ---------------------------------------------------------------- one agent loop
+
+
+@dataclass(frozen=True)
+class Step:
+    turn: int
+    calls: list[str]
+    results: list[str]
+    text: str | None
+    error: str | None
+    seconds: float
+    completion_tokens: int
+
+
+def _ask(
+    client: httpx.Client,
+    mode: str,
+    base: str,
+    messages: list[dict[str, Any]],
+    case: MultiCase,
+    key: str,
+) -> tuple[dict[str, Any] | None, str | None, int]:
+    headers = {"Authorization": f"Bearer {key}"}
+    body: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS}
+    if mode == "json":
+        body |= {"model": accuracy.serve.MODEL_ALIAS}
+        body["messages"] = accuracy.json_prompt(messages, case.tools)
+    else:
+        body |= {"model": "coder" if mode == "code" else accuracy.serve.MODEL_ALIAS}
+        body |= {"messages": messages, "tools": case.tools, "tool_choice": "auto"}
+    try:
+        return accuracy.ask(client, f"{base}/chat/completions", body, headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}", 0
+
+
+def _calls_of(mode: str, message: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(name, arguments, tool_call_id) of each call in the answer."""
+    if mode == "json":
+        found = accuracy.json_calls(message.get("content") or "")
+        return [(n, a, f"call_{i}") for i, call in enumerate(found) for n, a in call.items()]
+    return [
+        (c["function"]["name"], json.loads(c["function"].get("arguments") or "{}"), c["id"])
+        for c in message.get("tool_calls") or []
+    ]
+
+
+def _feed_back(
+    mode: str,
+    messages: list[dict[str, Any]],
+    message: dict[str, Any],
+    calls: list[tuple[str, dict[str, Any], str]],
+    results: list[str],
+) -> None:
+    """Append the answer and its calls' results as each mode's client would send them."""
+    if mode == "json":
+        messages.append({"role": "assistant", "content": message.get("content") or ""})
+        lines = [
+            f"{call_string(name, args)} returned: {result[:RESULT_CHARS]}"
+            for (name, args, _), result in zip(calls, results, strict=True)
+        ]
+        messages.append({"role": "user", "content": "Function results:\n" + "\n".join(lines)})
+        return
+    messages.append(
+        {
+            "role": "assistant",
+            # llama.cpp answers 500 to content null beside tool_calls (design.md section 7);
+            # clients of the proxy send null, as the openai SDK does.
+            "content": message.get("content") or (None if mode == "code" else ""),
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for name, args, call_id in calls
+            ],
+        }
+    )
+    for (_, _, call_id), result in zip(calls, results, strict=True):
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": result[:RESULT_CHARS]})
+
+
+def run_case(
+    client: httpx.Client,
+    mode: str,
+    base: str,
+    case: MultiCase,
+    instance: str,
+    key: str = accuracy.PROXY_KEY,
+) -> tuple[list[list[list[str]]], list[Step]]:
+    """The agent loop over every turn; the decoded calls per turn per step, and the transcript."""
+    messages: list[dict[str, Any]] = []
+    decoded: list[list[list[str]]] = []
+    steps: list[Step] = []
+    for turn, user_messages in enumerate(case.turns):
+        messages += user_messages
+        turn_calls: list[list[str]] = []
+        for _ in range(MAX_STEPS):
+            started = time.monotonic()
+            message, error, tokens = _ask(client, mode, base, messages, case, key)
+            seconds = time.monotonic() - started
+            calls: list[tuple[str, dict[str, Any], str]] = []
+            if message is not None:
+                try:
+                    calls = _calls_of(mode, message)
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    error = f"unreadable tool_calls: {exc}"
+            strings = [call_string(name, args) for name, args, _ in calls]
+            results = execute(case, instance, strings) if strings else []
+            text = None if message is None else message.get("content")
+            steps.append(Step(turn, strings, results, text, error, round(seconds, 2), tokens))
+            if not calls:
+                if message is not None:  # the turn's final answer goes into the history
+                    messages.append({"role": "assistant", "content": text or ""})
+                break
+            turn_calls.append(strings)
+            _feed_back(mode, messages, message or {}, calls, results)
+        decoded.append(turn_calls)
+    return decoded, steps
+
+
+# ---------------------------------------------------------------- a run
+
+
+def _raw(stem: str, mode: str) -> Path:
+    return RESULTS / f"raw-multiturn-{stem}-{mode}.jsonl"
+
+
+def finished_rows(stem: str, mode: str, cases: list[MultiCase]) -> list[dict[str, Any]]:
+    path = _raw(stem, mode)
+    wanted = {c.id for c in cases}
+    rows = accuracy._read_jsonl(path) if path.exists() else []
+    return [r for r in rows if r.get("id") in wanted]
+
+
+def run_mode(
+    mode: str,
+    base: str,
+    cases: list[MultiCase],
+    stem: str,
+    resume: bool,
+    timeout: float,
+    deadline: float | None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    rows = finished_rows(stem, mode, cases) if resume else []
+    done = {r["id"] for r in rows}
+    with (
+        httpx.Client(timeout=timeout) as client,
+        _raw(stem, mode).open("a" if resume else "w") as out,
+    ):
+        for number, case in enumerate(cases, 1):
+            if case.id in done:
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                log(f"[{mode}] time budget spent after {number - 1} cases")
+                break
+            instance = f"bench_{mode}_{stem}"
+            started = time.monotonic()
+            decoded, steps = run_case(client, mode, base, case, instance)
+            passed, why = score(case, decoded, f"{instance}_score")
+            row = {
+                "mode": mode,
+                "id": case.id,
+                "passed": passed,
+                "why": why,
+                "turns": len(case.turns),
+                "steps": len(steps),
+                "errors": sum(1 for s in steps if s.error),
+                "seconds": round(time.monotonic() - started, 1),
+                "completion_tokens": sum(s.completion_tokens for s in steps),
+                "decoded": decoded,
+                "transcript": [s.__dict__ for s in steps],
+            }
+            rows.append(row)
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            mark = "ok " if passed else "BAD"
+            log(f"[{mode} {number}/{len(cases)}] {mark} {case.id} {row['seconds']}s {why}"[:220])
+    return rows
+
+
+def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
+    lines = ["| | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+
+    def cells(fn: Callable[[list[dict[str, Any]]], str]) -> str:
+        return " | ".join(fn([r for r in rows if r["mode"] == m]) for m in modes)
+
+    def passed(mine: list[dict[str, Any]]) -> str:
+        n = sum(r["passed"] for r in mine)
+        return f"{n}/{len(mine)} ({100 * n / len(mine):.0f}%)" if mine else "-"
+
+    def mean(key: str) -> Callable[[list[dict[str, Any]]], str]:
+        return lambda mine: f"{sum(r[key] for r in mine) / len(mine):.1f}" if mine else "-"
+
+    lines.append(f"| **passed** | {cells(passed)} |")
+    lines.append(f"| mean s/case | {cells(mean('seconds'))} |")
+    lines.append(f"| mean model calls/case | {cells(mean('steps'))} |")
+    lines.append(f"| mean output tokens/case | {cells(mean('completion_tokens'))} |")
+    lines.append(
+        f"| HTTP/unreadable errors | {cells(lambda m: str(sum(r['errors'] for r in m)))} |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument("--modes", default=",".join(accuracy.MODES))
+    parser.add_argument("--tag", default="", help="output files' name (default: date and seed)")
+    parser.add_argument("--only", default="", help="comma-separated case ids of the sample")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
+    parser.add_argument("--n-ctx", type=int, default=16384, help="llama.cpp context per server")
+    parser.add_argument("--minutes", type=float, default=0, help="start no case after (0: none)")
+    parser.add_argument("--resume", action="store_true", help="keep finished cases of --tag")
+    parser.add_argument("--step-timeout", type=float, default=900, help="seconds per model call")
+    parser.add_argument("--report-only", action="store_true", help="table from the raw rows")
+    parser.add_argument(
+        "--base",
+        action="append",
+        default=[],
+        metavar="MODE=URL",
+        help="use this OpenAI base URL for a mode instead of starting servers (e.g. a proxy)",
+    )
+    args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if set(modes) - set(accuracy.MODES):
+        parser.error(f"unknown modes: {sorted(set(modes) - set(accuracy.MODES))}")
+    accuracy.ensure_bfcl()
+    cases = load_cases(args.cases, args.seed)
+    if args.only:
+        cases = [c for c in cases if c.id in set(args.only.split(","))]
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    stem = args.tag or f"{date}-seed{args.seed}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    given = dict(item.split("=", 1) for item in args.base)
+    started = time.monotonic()
+    deadline = started + args.minutes * 60 if args.minutes else None
+    if args.report_only:
+        rows = [r for m in modes for r in finished_rows(stem, m, cases)]
+    elif set(modes) <= set(given):
+        rows = _run_side_by_side(modes, given, cases, stem, args, deadline)
+    else:
+        os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
+        servers = accuracy.Servers(accuracy.serve.prepare(), LOGS, n_ctx=args.n_ctx)
+        try:
+            bases = {m: given.get(m) or servers.base(m) for m in modes}
+            rows = _run_side_by_side(modes, bases, cases, stem, args, deadline)
+        finally:
+            servers.close()
+    finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
+    common = set.intersection(*finished) if finished else set()
+    rows = [r for r in rows if r["id"] in common]
+    report = (
+        f"# Multi-turn accuracy, {date}\n\n"
+        f"BFCL v4 `{CATEGORY}` (bfcl-eval 2026.3.23), {len(common)} of {len(cases)} sampled "
+        f"cases (seed {args.seed}) finished in every mode, scored with BFCL's multi-turn checker. "
+        f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
+        f"llama.cpp n_ctx {args.n_ctx}.\nMachine: {accuracy.machine()}.\n\n"
+        + table(rows, modes)
+        + "\n"
+    )
+    out_path = RESULTS / f"multiturn-{stem}.md"
+    out_path.write_text(report)
+    print("\n" + report)
+    print(f"written to {out_path.relative_to(ROOT)}")
+    return 0
+
+
+def _run_side_by_side(
+    modes: list[str],
+    bases: dict[str, str],
+    cases: list[MultiCase],
+    stem: str,
+    args: argparse.Namespace,
+    deadline: float | None,
+) -> list[dict[str, Any]]:
+    def one(mode: str) -> list[dict[str, Any]]:
+        return run_mode(mode, bases[mode], cases, stem, args.resume, args.step_timeout, deadline)
+
+    with ThreadPoolExecutor(len(modes)) as pool:
+        return [row for rows in pool.map(one, modes) for row in rows]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

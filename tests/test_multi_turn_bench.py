@@ -1,0 +1,108 @@
+"""The multi-turn benchmark's agent loop, through the real proxy, scored by BFCL's own checker.
+
+The fake upstream plays each turn's ground-truth calls as Python (then a short prose answer to
+end the turn): the harness must turn them into ``tool_calls`` through the plugin, run them on
+BFCL's classes, feed the results back as ``tool`` messages and get BFCL's checker to agree.
+A control plays the same answers with one call left out, which the checker must refuse, so the
+scoring is not vacuous.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bench import multi_turn
+from tests.conftest import MASTER_KEY, Proxy, proxy_config, start_proxy, stop_proxy
+from tests.fake_upstream import FakeUpstream, Scripted
+
+CASES = multi_turn.load_cases(20, 20261201)[:3]
+_runs = itertools.count()
+
+
+class GroundTruthPlayer:
+    """Answers a turn's question with that turn's ground-truth calls, anything else with prose."""
+
+    def __init__(self) -> None:
+        self.case: multi_turn.MultiCase | None = None
+        self.drop_last_call = False
+
+    def __call__(self, body: dict[str, Any]) -> Scripted:
+        assert self.case is not None
+        last = str(body["messages"][-1].get("content"))
+        for turn, messages in enumerate(self.case.turns):
+            if any(m["content"] == last for m in messages):
+                calls = list(self.case.ground_truth[turn])
+                if self.drop_last_call and len(calls) > 1:
+                    calls.pop()
+                name = calls[0].split("(")[0]
+                code = "\n".join(calls)
+                return Scripted(content=f"```python\n# tool: {name}\n{code}\n```")
+        return Scripted(content="Done.")
+
+
+@pytest.fixture(scope="module")
+def player() -> GroundTruthPlayer:
+    return GroundTruthPlayer()
+
+
+@pytest.fixture(scope="module")
+def bench_proxy(
+    player: GroundTruthPlayer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    upstream = FakeUpstream(default=player).start()
+    running = start_proxy(proxy_config(upstream.url), tmp_path_factory.mktemp("multi-turn"))
+    yield running
+    stop_proxy(running)
+    upstream.stop()
+
+
+def _run(proxy: Proxy, case: multi_turn.MultiCase) -> tuple[list[list[list[str]]], bool, str]:
+    instance = f"test_{next(_runs)}"  # BFCL keeps class state by this name: one per run
+    with httpx.Client(timeout=60) as client:
+        decoded, steps = multi_turn.run_case(
+            client, "code", f"{proxy.url}/v1", case, instance, key=MASTER_KEY
+        )
+    assert not [s.error for s in steps if s.error]
+    passed, why = multi_turn.score(case, decoded, f"{instance}_score")
+    return decoded, passed, why
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_ground_truth_through_the_proxy_passes_bfcl(
+    bench_proxy: Proxy, player: GroundTruthPlayer, case: multi_turn.MultiCase
+) -> None:
+    player.case, player.drop_last_call = case, False
+    decoded, passed, why = _run(bench_proxy, case)
+    assert passed, why
+    # One step with calls per turn: the turn's ground truth, each call read back as it was sent.
+    assert [len(turn) for turn in decoded] == [1] * len(case.turns)
+    assert [len(turn[0]) for turn in decoded] == [len(gt) for gt in case.ground_truth]
+
+
+def test_a_missing_call_fails_bfcl(bench_proxy: Proxy, player: GroundTruthPlayer) -> None:
+    case = next(c for c in CASES if any(len(gt) > 1 for gt in c.ground_truth))
+    player.case, player.drop_last_call = case, True
+    _, passed, why = _run(bench_proxy, case)
+    assert not passed and why
+
+
+def test_call_string_is_what_bfcl_reads() -> None:
+    assert multi_turn.call_string("mv", {"source": "a.txt", "destination": "b"}) == (
+        "mv(source='a.txt',destination='b')"
+    )
+    assert multi_turn.call_string("ls", {}) == "ls()"
+    assert multi_turn.call_string("add", {"a": -1.5, "b": [1, {"x": None}]}) == (
+        "add(a=-1.5,b=[1, {'x': None}])"
+    )
+
+
+def test_the_sample_is_fixed_and_the_seeds_differ() -> None:
+    again = [c.id for c in multi_turn.load_cases(20, 20261201)]
+    other = [c.id for c in multi_turn.load_cases(20, 4242)]
+    assert again == [c.id for c in multi_turn.load_cases(20, 20261201)]
+    assert len(set(again)) == 20 and set(again) != set(other)
