@@ -1,6 +1,7 @@
 """The rules of answered and repeated calls in a real sandbox kernel: the table the literal path
 passes (tests/test_results.py) gives the same calls when the kernel runs the code, and so does
-code only the kernel can run. Known results reach the kernel as JSON data."""
+code only the kernel can run. Known results reach the kernel as JSON data. Both backends:
+local kernels and a Kernel Gateway's."""
 
 from __future__ import annotations
 
@@ -18,10 +19,17 @@ from tests.sandbox_helpers import LoopThread, processes_mentioning
 from tests.test_results import FF, RULES, SANDBOX_ONLY, TOOLS, Expected, answered_for
 
 
-@pytest.fixture(scope="module")
-def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopThread]:
+@pytest.fixture(scope="module", params=["local", "gateway"])
+def sb(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoopThread]:
+    """Local kernels, or a real Kernel Gateway's (tests/gateway_helpers.py): the same rules."""
     directory: Path = tmp_path_factory.mktemp("sandbox-results")
-    loop = LoopThread(Limits(pool_size=2, timeout=5, directory=str(directory)))
+    limits = Limits(pool_size=2, timeout=5, directory=str(directory))
+    gateway = request.getfixturevalue("gateway") if request.param == "gateway" else None
+    if gateway is not None:
+        directory = gateway.sandbox_dir  # the gateway's kernels put their work dirs there
+    loop = LoopThread(limits, gateway.settings if gateway is not None else None)
     yield loop
     loop.close()
     assert processes_mentioning(str(directory)) == []
