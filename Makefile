@@ -36,8 +36,9 @@ $(GW_STAMP): constraints.txt constraints-gateway.txt
 
 gateway-install: $(GW_STAMP)
 
+# GATEWAY_ARGS: more Kernel Gateway options, e.g. TLS (docs/gateway.md)
 gateway: $(GW_STAMP)
-	$(GW_VENV)/bin/python scripts/gateway.py
+	$(GW_VENV)/bin/python scripts/gateway.py $(GATEWAY_ARGS)
 
 run: $(STAMP)
 	$(BIN)/python scripts/serve.py

@@ -7,8 +7,10 @@ file system, rlimits), starts ``kernel_gateway`` on 127.0.0.1 with that kernel f
 name a client asks for, proves it answers (``GET /api`` with the token, then a kernel start),
 prints the two settings the proxy needs, and stays in the foreground.
 
-Settings (environment): ``TOOLCODE_GATEWAY_PORT`` (8765), ``TOOLCODE_GATEWAY_IP`` (127.0.0.1;
-another address only behind TLS or a private network), ``TOOLCODE_GATEWAY_TOKEN`` (else one is
+Arguments are more Kernel Gateway options (TLS: ``--KernelGatewayApp.certfile``, ``keyfile``),
+replacing ours where they set the same one. Settings (environment): ``TOOLCODE_GATEWAY_PORT``
+(8765), ``TOOLCODE_GATEWAY_IP`` (127.0.0.1; another address only behind TLS or a private
+network), ``TOOLCODE_GATEWAY_TOKEN`` (else one is
 made once and kept in ``.data/gateway/token``, 0600), ``TOOLCODE_GATEWAY_MAX_KERNELS`` (8),
 ``TOOLCODE_GATEWAY_CULL_IDLE`` (600 s), and the kernel-side limits
 ``TOOLCODE_SANDBOX_{MEMORY_MB,CPU_SECONDS,FILE_MB,DISK_MB,PROCESSES,OPEN_FILES}`` and
@@ -152,6 +154,14 @@ def command(port: int) -> list[str]:
     ]
 
 
+def with_extra(cmd: list[str], extra: list[str]) -> list[str]:
+    """More Kernel Gateway options (TLS: ``--KernelGatewayApp.certfile=...``; ``make gateway
+    GATEWAY_ARGS='...'``); one that sets an option of ours replaces it (traitlets refuses an
+    option given twice)."""
+    given = {arg.split("=", 1)[0] for arg in extra if arg.startswith("--")}
+    return [arg for arg in cmd if arg.split("=", 1)[0] not in given] + extra
+
+
 def environment(secret: str, data: Path) -> dict[str, str]:
     """The gateway's own environment: nothing of the caller's but PATH and locale. Kernels get
     ``"env": {}`` from our client and a clean one from the launcher in any case."""
@@ -252,7 +262,8 @@ def main() -> None:
     sweep(data)
     write_kernelspec(data)
     port = int(os.environ.get("TOOLCODE_GATEWAY_PORT", "8765"))
-    process = subprocess.Popen(command(port), env=environment(secret, data), cwd=data)
+    cmd = with_extra(command(port), sys.argv[1:])
+    process = subprocess.Popen(cmd, env=environment(secret, data), cwd=data)
 
     def stop(signum: int, frame: Any) -> None:
         process.terminate()
@@ -260,7 +271,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     host = os.environ.get("TOOLCODE_GATEWAY_IP", "127.0.0.1")
-    url = f"http://{host}:{port}"
+    tls = any(arg.startswith("--KernelGatewayApp.certfile") for arg in sys.argv[1:])
+    url = f"{'https' if tls else 'http'}://{host}:{port}"
     try:
         seconds = prove(url, secret, process)
     except RuntimeError as exc:

@@ -53,8 +53,12 @@ def free_port() -> int:
 
 
 def start_gateway(
-    max_kernels: int = 8, port: int | None = None, token: str | None = None
+    max_kernels: int = 8,
+    port: int | None = None,
+    token: str | None = None,
+    args: tuple[str, ...] = (),
 ) -> Gateway:
+    """``args``: more Kernel Gateway options, as ``make gateway GATEWAY_ARGS=...`` passes."""
     subprocess.run(["make", "-s", "gateway-install"], cwd=ROOT, check=True)
     # short paths: a Unix socket path has ~107 bytes, and the gateway's names are long
     home = Path(tempfile.mkdtemp(prefix="tcgw-"))
@@ -78,7 +82,7 @@ def start_gateway(
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(GATEWAY_PYTHON), str(ROOT / "scripts" / "gateway.py")],
+            [str(GATEWAY_PYTHON), str(ROOT / "scripts" / "gateway.py"), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

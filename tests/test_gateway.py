@@ -19,7 +19,7 @@ from litellm_toolcode.errors import ConfigError
 from litellm_toolcode.sandbox import ENV_VARS, Limits, SandboxLimitError, jail
 from litellm_toolcode.sandbox.messages import Collector, OutputTooLarge
 from litellm_toolcode.sandbox.run import _cell
-from tests.gateway_helpers import HOST_SECRET, Gateway
+from tests.gateway_helpers import HOST_SECRET, Gateway, start_gateway, stop_gateway
 from tests.sandbox_helpers import TOOLS, LoopThread, processes_of_uid
 
 # --- settings ---------------------------------------------------------------------------------
@@ -199,6 +199,26 @@ def test_output_past_the_gateway_s_rate_limits_arrives_whole(gateway: Gateway) -
         assert notes(loop, code) == ["done"]
     finally:
         loop.close()
+
+
+def test_a_gateway_that_drops_output_gives_an_error_not_a_short_report() -> None:
+    # A gateway with jupyter_server's IOPub rate limit on (set low, so it bites at once): it
+    # drops output, the report perhaps among it. The proxy never reads that as a finished run.
+    limited = start_gateway(
+        args=(
+            "--ZMQChannelsWebsocketConnection.limit_rate=True",
+            "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=50",
+            "--ZMQChannelsWebsocketConnection.rate_limit_window=1",
+        )
+    )
+    loop = LoopThread(Limits(pool_size=0, timeout=20), limited.settings)
+    try:
+        with pytest.raises(SandboxLimitError) as caught:
+            loop.run("for i in range(2000):\n    print(i, flush=True)\nnote('done')")
+        assert caught.value.limit == "output" and "rate limit" in caught.value.message
+    finally:
+        loop.close()
+        stop_gateway(limited)
 
 
 @pytest.mark.parametrize(
