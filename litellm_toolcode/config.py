@@ -21,7 +21,7 @@ __all__ = ["AliasSettings", "GatewaySettings", "settings_for"]
 ENV_PREFIX = "os.environ/"
 
 
-def resolve(value: str, what: str, environ: Mapping[str, str]) -> str:
+def _from_env(value: str, what: str, environ: Mapping[str, str]) -> str:
     """``os.environ/NAME`` -> the variable's value (an error naming it when unset)."""
     if not value.startswith(ENV_PREFIX):
         return value
@@ -46,10 +46,10 @@ class GatewaySettings:
 
     @classmethod
     def resolve(cls, url: str, token: str, environ: Mapping[str, str]) -> GatewaySettings:
-        found = resolve(url, "the Kernel Gateway's URL", environ).rstrip("/")
+        found = _from_env(url, "the Kernel Gateway's URL", environ).rstrip("/")
         if not found.startswith(("http://", "https://")):
             raise ConfigError(f"the Kernel Gateway URL must start with http(s)://: {found!r}")
-        return cls(url=found, token=resolve(token, "the Kernel Gateway's token", environ))
+        return cls(url=found, token=_from_env(token, "the Kernel Gateway's token", environ))
 
     @property
     def key(self) -> str:
