@@ -12,7 +12,7 @@ replacing ours where they set the same one. Settings (environment): ``TOOLCODE_G
 (8765), ``TOOLCODE_GATEWAY_IP`` (127.0.0.1; another address only behind TLS or a private
 network), ``TOOLCODE_GATEWAY_TOKEN`` (else one is
 made once and kept in ``.data/gateway/token``, 0600), ``TOOLCODE_GATEWAY_MAX_KERNELS`` (8),
-``TOOLCODE_GATEWAY_CULL_IDLE`` (600 s), and the kernel-side limits
+``TOOLCODE_GATEWAY_CULL_IDLE`` (60 s), and the kernel-side limits
 ``TOOLCODE_SANDBOX_{MEMORY_MB,CPU_SECONDS,FILE_MB,DISK_MB,PROCESSES,OPEN_FILES}`` and
 ``TOOLCODE_SANDBOX_DIR`` (default ``.data/gateway/kernels``).
 """
@@ -114,7 +114,7 @@ def write_kernelspec(data: Path) -> None:
 def command(port: int) -> list[str]:
     ip = os.environ.get("TOOLCODE_GATEWAY_IP", "127.0.0.1")
     max_kernels = os.environ.get("TOOLCODE_GATEWAY_MAX_KERNELS", "8")
-    cull = os.environ.get("TOOLCODE_GATEWAY_CULL_IDLE", "600")
+    cull = os.environ.get("TOOLCODE_GATEWAY_CULL_IDLE", "60")
     return [
         sys.executable,
         "-m",
@@ -147,9 +147,10 @@ def command(port: int) -> list[str]:
         # a dead kernel is never restarted (it is never reused), and is noticed fast
         "--KernelRestarter.restart_limit=0",
         "--KernelRestarter.time_to_dead=1",
-        # kernels a client left behind (a proxy that died) go after this long idle
+        # kernels a client left behind (a proxy killed before it could delete its spares) go
+        # after this long idle and disconnected; a connected spare is never culled
         f"--MappingKernelManager.cull_idle_timeout={cull}",
-        "--MappingKernelManager.cull_interval=30",
+        "--MappingKernelManager.cull_interval=15",
         "--MappingKernelManager.cull_connected=False",
     ]
 
