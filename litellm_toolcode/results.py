@@ -324,6 +324,7 @@ def _loop_message(results: Sequence[KnownResult]) -> str:
     ]
     return (
         "the code only repeats calls this conversation already answered, with the same result "
-        "each time: " + "; ".join(shown) + ". Do not call them again: use those results. "
-        "Call the function that takes the next step (or gives the final answer) with them."
+        "each time: " + "; ".join(shown) + ". The same call gives the same result again: "
+        "use that result for the next step (another function, or the final answer), or change "
+        "the arguments if the result says they were wrong."
     )
