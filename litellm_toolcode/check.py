@@ -17,18 +17,19 @@ decides which go out.
 from __future__ import annotations
 
 import ast
-import difflib
 import inspect
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .check_names import ToolNames
 from .check_text import (
     BUILTINS,
     CONSTRUCTS,
     JSON_NAMES,
     LITERAL_HINT,
     NEEDS_EXECUTION,
+    argument_error,
     bind_error,
     syntax_message,
     truncate,
@@ -41,10 +42,10 @@ from .errors import (
     UnknownToolError,
 )
 from .results import Pending, first_pending
-from .spelling import CallNames
 
 if TYPE_CHECKING:
     from .results import Answered
+    from .spelling import CallNames
 
 __all__ = ["LiteralCall", "ResultUsedError", "read_literal_calls"]
 
@@ -120,10 +121,7 @@ class _Reader:
         answered: Answered | None,
     ) -> None:
         self.code = code
-        self.signatures = signatures
-        self.model_names = model_names
-        self.names = names or CallNames.empty()
-        self.imported: set[str] = set()  # `import math`: then `math.f()` is no tool `math.f`
+        self.tools = ToolNames(signatures, model_names, names)
         self.answered = answered
         # variable -> (function, line, index in calls) of a result not known
         self.results: dict[str, tuple[str, int, int]] = {}
@@ -140,7 +138,7 @@ class _Reader:
     def _statement(self, statement: ast.stmt) -> None:
         if isinstance(statement, ast.Import | ast.ImportFrom | ast.Pass):
             for alias in getattr(statement, "names", ()):
-                self.imported.add((alias.asname or alias.name).split(".")[0])
+                self.tools.imported.add((alias.asname or alias.name).split(".")[0])
             return  # harmless: the stubs are already "imported"
         if isinstance(statement, ast.Expr):
             value = statement.value
@@ -184,7 +182,7 @@ class _Reader:
         if (
             isinstance(value.func, ast.Name)
             and value.func.id == "print"
-            and not self._tool_named("print")
+            and not self.tools.tool_named("print")
         ):
             if len(value.args) == 1 and not value.keywords:
                 inner = value.args[0]
@@ -214,7 +212,7 @@ class _Reader:
 
     def _call(self, call: ast.Call, *, bare: bool = True) -> LiteralCall:
         function = self._function(call)
-        signature = self.signatures[function]
+        signature = self.tools.signatures[function]
         positional_names = [
             p.name
             for p in signature.parameters.values()
@@ -236,7 +234,7 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         for keyword in call.keywords:
             if keyword.arg is not None:
-                name = self._parameter(keyword, function, keyword.arg, quoted=False)
+                name = self.tools.parameter(keyword, function, keyword.arg, quoted=False)
                 if name in kwargs:  # ast.parse lets `f(a=1, a=2)` through; compile doesn't
                     raise self._argument_error(
                         keyword, function, "given twice; pass each argument once", keyword.arg
@@ -248,7 +246,7 @@ class _Reader:
                 raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
             spread = self._value(keyword.value, function, None)
             for key, value in spread.items():
-                name = self._parameter(keyword, function, key, quoted=True)
+                name = self.tools.parameter(keyword, function, key, quoted=True)
                 if name in kwargs:
                     raise self._argument_error(
                         call, function, "given twice; pass each argument once", name
@@ -275,16 +273,6 @@ class _Reader:
             raise self._used(call, pending)
         return literal
 
-    def _is_tool_call(self, node: ast.expr) -> bool:
-        """A call ``_function`` reads as a tool: by its stub name or the client's spelling."""
-        if not isinstance(node, ast.Call):
-            return False
-        func = node.func
-        if self._spelled_tool(func) is not None:
-            return True
-        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        return name in self.signatures and name not in self.model_names
-
     def _nested(self, node: ast.Call) -> Any:
         """A call whose value the code takes: recorded, then its known result or a Pending."""
         literal = self._call(node, bare=False)
@@ -306,7 +294,7 @@ class _Reader:
             value = self.values[base.id]
         elif isinstance(base, ast.Name) and base.id in self.results:
             value = Pending(*self.results[base.id], name=base.id)
-        elif self._is_tool_call(base):
+        elif self.tools.is_tool_call(base):
             assert isinstance(base, ast.Call)
             value = self._nested(base)
         else:
@@ -324,45 +312,18 @@ class _Reader:
                 ) from None
         return value
 
-    def _parameter(self, node: ast.AST, function: str, written: str, *, quoted: bool) -> str:
-        """The stub parameter a written argument name means (the name itself when none)."""
-        meanings = self.names.argument(function, written, quoted=quoted)
-        if len(meanings) > 1:
-            scope = self.names.arguments[function]
-            raise self._argument_error(
-                node, function, scope.ambiguity(written, meanings, "argument"), written
-            )
-        return meanings[0] if meanings else written
-
-    def _tool_named(self, written: str) -> str | None:
-        """The stub a written tool name means; UnknownToolError when it may mean two."""
-        if written in self.signatures:
-            return written
-        meanings = self.names.tool(written)
-        if len(meanings) > 1:
-            message = self.names.tools.ambiguity(written, meanings, "tool")
-            raise UnknownToolError(f"{message}. Call it by its function name.", name=written)
-        return meanings[0] if meanings and meanings[0] in self.signatures else None
-
-    def _spelled_tool(self, func: ast.expr) -> str | None:
-        """The tool ``func`` names by its stub or the client's spelling (``sum``,
-        ``math.factorial``; not after ``import math``), else None."""
-        dotted = _dotted(func)
-        if dotted is None or ("." in dotted and dotted.split(".")[0] in self.imported):
-            return None
-        return self._tool_named(dotted)
-
     def _function(self, call: ast.Call) -> str:
         func = call.func
-        found = self._spelled_tool(func)
+        found = self.tools.spelled_tool(func)
         if found is not None:
             return found
+        available = self.tools.available()
         if isinstance(func, ast.Name):
             name = func.id
-            if name in self.model_names:
+            if name in self.tools.model_names:
                 raise UnknownToolError(
                     f"line {call.lineno}: {name} is a data model, not a function. Call one of "
-                    f"the functions ({self._available()}) and pass {name}(...) as an argument.",
+                    f"the functions ({available}) and pass {name}(...) as an argument.",
                     name=name,
                 )
             self._check_result_use(call)
@@ -370,30 +331,23 @@ class _Reader:
                 raise self._unavailable(call, f"calling the built-in {name}()")
             raise UnknownToolError(
                 f"line {call.lineno}: {name}() is not an available function"
-                f"{self._did_you_mean(name)}. The available functions are: {self._available()}.",
+                f"{self.tools.did_you_mean(name)}. The available functions are: {available}.",
                 name=name,
             )
         if isinstance(func, ast.Attribute):
-            if func.attr in self.signatures:
+            if func.attr in self.tools.signatures:
                 # `tools.get_weather(...)`: models like to namespace the stubs.
                 return func.attr
             self._check_result_use(call)
             dotted = self._segment(func)
             raise UnknownToolError(
                 f"line {call.lineno}: {dotted}() is not an available function"
-                f"{self._did_you_mean(func.attr)}. Call the functions by name; the available "
-                f"functions are: {self._available()}.",
+                f"{self.tools.did_you_mean(func.attr)}. Call the functions by name; the available "
+                f"functions are: {available}.",
                 name=dotted,
             )
         self._check_result_use(call)
         raise self._unavailable(call, f"calling `{self._segment(func)}`")
-
-    def _available(self) -> str:
-        return ", ".join(sorted(self.signatures)) or "(none)"
-
-    def _did_you_mean(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self.signatures), n=1)
-        return f" (did you mean {close[0]}?)" if close else ""
 
     # values
 
@@ -418,10 +372,10 @@ class _Reader:
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
-            and node.func.id in self.model_names
+            and node.func.id in self.tools.model_names
         ):
             return self._model(node, tool, field)
-        elif self._is_tool_call(node):
+        elif self.tools.is_tool_call(node):
             assert isinstance(node, ast.Call)
             return self._nested(node)
         elif isinstance(node, ast.Subscript):
@@ -536,19 +490,7 @@ class _Reader:
     def _argument_error(
         self, node: ast.AST, tool: str, problem: str, field: str | None
     ) -> ToolArgumentError:
-        line = getattr(node, "lineno", "?")
-        where = f"argument {field!r}: " if field else ""
-        return ToolArgumentError(f"line {line}: {tool}(): {where}{problem}", tool=tool, field=field)
-
-
-def _dotted(node: ast.expr) -> str | None:
-    """``a.b.c`` for a chain of attributes on a name, ``a`` for a name, else None."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base is not None else None
-    return None
+        return argument_error(node, tool, problem, field)
 
 
 def _signed_number(node: ast.expr) -> int | float | None:

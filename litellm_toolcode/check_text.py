@@ -19,6 +19,7 @@ __all__ = [
     "JSON_NAMES",
     "LITERAL_HINT",
     "NEEDS_EXECUTION",
+    "argument_error",
     "bind_error",
     "syntax_message",
     "truncate",
@@ -132,3 +133,9 @@ def bind_error(
         tool=tool,
         field=field,
     )
+
+
+def argument_error(node: ast.AST, tool: str, problem: str, field: str | None) -> ToolArgumentError:
+    line = getattr(node, "lineno", "?")
+    where = f"argument {field!r}: " if field else ""
+    return ToolArgumentError(f"line {line}: {tool}(): {where}{problem}", tool=tool, field=field)

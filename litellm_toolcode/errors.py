@@ -16,6 +16,7 @@ __all__ = [
     "LimitError",
     "ModelOutputError",
     "PatternTimeoutError",
+    "RepeatedCallError",
     "RequestError",
     "SchemaError",
     "ToolArgumentError",
@@ -118,3 +119,8 @@ class LimitError(ModelOutputError):
 class AlreadyAnsweredError(ModelOutputError):
     """Every call in the code was answered earlier in the conversation and the code used those
     results: nothing is left to send (results.py)."""
+
+
+class RepeatedCallError(ModelOutputError):
+    """The code only repeats calls the conversation answered several times with one result: a
+    loop, not a refresh (results.py ``LOOP_AFTER``)."""

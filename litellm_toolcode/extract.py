@@ -18,6 +18,8 @@ import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from .spelling import dotted_name
+
 __all__ = ["Answer", "split_answer", "start_in_thought"]
 
 
@@ -252,18 +254,9 @@ def _dedent(lines: Sequence[str]) -> str:
     return _trim_blank_lines(textwrap.dedent("\n".join(lines)))
 
 
-def _dotted(func: ast.expr) -> str | None:
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        base = _dotted(func.value)
-        return f"{base}.{func.attr}" if base is not None else None
-    return None
-
-
 def _calls_tool(func: ast.expr, names: frozenset[str]) -> bool:
     """``f()`` and ``tools.f()`` for a tool ``f``; ``a.b()`` for a client tool named ``a.b``."""
-    if _dotted(func) in names:
+    if dotted_name(func) in names:
         return True
     return (
         isinstance(func, ast.Attribute)

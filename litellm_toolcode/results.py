@@ -15,7 +15,12 @@ once for both, which of them go out:
   present) whose value the code takes (assigned, passed, looked into: not bare) is not sent:
   the code got the result instead;
 - a bare call is sent even when answered (a client may want a refresh), unless the same answer
-  also takes the value of that same call.
+  also takes the value of that same call;
+- except a loop: a call the history answered ``LOOP_AFTER`` times or more, with the same result
+  each time, is not sent again when nothing else in the answer is new (``RepeatedCallError``:
+  a repair round shows the result). Small models re-issue the call they just got the result of
+  instead of going on (PydanticAI's ``final_result``, an agent's next tool); a poll whose result
+  changes is no loop.
 
 "Same arguments" is equal canonical JSON of the arguments after validation
 (``call_key``): keyword order, positional binding, ``1`` against ``1.0`` and an argument given
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .bounds import (
@@ -38,7 +43,7 @@ from .bounds import (
     OFF_LOOP_BUDGET_SECONDS,
     check_budget,
 )
-from .errors import AlreadyAnsweredError, ToolcodeError
+from .errors import AlreadyAnsweredError, RepeatedCallError, ToolcodeError
 from .history import text_of
 
 if TYPE_CHECKING:
@@ -54,6 +59,9 @@ __all__ = [
     "known_results",
     "resolve",
 ]
+
+LOOP_AFTER = 2  # answered this often with one result: calling it again is a loop
+_SHOWN_CHARS = 300  # of a result, in the repair round that shows it
 
 Validate = Callable[[str, Mapping[str, Any]], dict[str, Any]]
 """(Python function name, arguments by parameter name) -> validated JSON arguments."""
@@ -91,6 +99,8 @@ class KnownResult:
     key: str  # call_key of the call
     text: str  # the tool message's text
     is_json: bool  # the text parses as JSON: the code gets the parsed value
+    call: str = ""  # the call as the model reads it in the history (Toolset.render_call)
+    times: int = 1  # how often the history answered this call with this same text
 
     @property
     def value(self) -> Any:
@@ -179,6 +189,7 @@ def known_results(
             if found is not None:
                 answered.append((*found, text_of(message.get("content"))))
     kept: dict[str, KnownResult] = {}
+    times: dict[tuple[str, str], int] = {}  # (call key, result text) -> answers seen
     total = 0
     with check_budget(OFF_LOOP_BUDGET_SECONDS):  # one budget for all: a history is the client's
         for py_name, arguments, text in reversed(answered):  # newest first
@@ -193,10 +204,14 @@ def known_results(
             except (ToolcodeError, ValueError, RecursionError):
                 continue
             key = call_key(py_name, validated)
+            times[key, text] = times.get((key, text), 0) + 1
             if key not in kept:
-                kept[key] = KnownResult(key=key, text=text, is_json=_is_json(text))
+                call = toolset.render_call(toolset.spec(py_name).name, arguments)
+                kept[key] = KnownResult(key=key, text=text, is_json=_is_json(text), call=call)
                 total += len(text)
-    return tuple(reversed(kept.values()))
+    return tuple(
+        replace(result, times=times[result.key, result.text]) for result in reversed(kept.values())
+    )
 
 
 def _memo_key(call: LiteralCall) -> str | None:
@@ -261,6 +276,11 @@ class Answered:
     def is_known(self, key: str | None) -> bool:
         return key is not None and key in self._known
 
+    def looping(self, key: str | None) -> KnownResult | None:
+        """The result of a call answered ``LOOP_AFTER`` times with that same result."""
+        result = self._known.get(key) if key is not None else None
+        return result if result is not None and result.times >= LOOP_AFTER else None
+
 
 def resolve(events: Sequence[LiteralCall], answered: Answered) -> tuple[LiteralCall, ...]:
     """The calls of ``events`` (every call the code made, in order, up to where it stopped)
@@ -283,6 +303,9 @@ def resolve(events: Sequence[LiteralCall], answered: Answered) -> tuple[LiteralC
         out.append(event)
         if key is not None:
             seen.add(key)
+    loops = [answered.looping(answered.key(event)) for event in out]
+    if out and all(loops):
+        raise RepeatedCallError(_loop_message([r for r in loops if r is not None]))
     if not out and answered_names:
         names = ", ".join(f"{name}(...)" for name in dict.fromkeys(answered_names))
         raise AlreadyAnsweredError(
@@ -291,3 +314,17 @@ def resolve(events: Sequence[LiteralCall], answered: Answered) -> tuple[LiteralC
             "from the results, or call the tools you still need."
         )
     return tuple(out)
+
+
+def _loop_message(results: Sequence[KnownResult]) -> str:
+    shown = [
+        f"`{r.call}` returned, {r.times} times: "
+        + (r.text if len(r.text) <= _SHOWN_CHARS else r.text[:_SHOWN_CHARS] + "...")
+        for r in dict.fromkeys(results)
+    ]
+    return (
+        "the code only repeats calls this conversation already answered, with the same result "
+        "each time: " + "; ".join(shown) + ". The same call gives the same result again: "
+        "use that result for the next step (another function, or the final answer), or change "
+        "the arguments if the result says they were wrong."
+    )

@@ -134,7 +134,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
         "names": sorted(toolset.names.callable_names()),  # stub and client spellings
         "choice": asdict(choice),
         "settings": settings.model_dump(),
-        "results": [[r.key, r.text, r.is_json] for r in known],
+        "results": [[r.key, r.text, r.is_json, r.call, r.times] for r in known],
     }
     spend = metadata.get("spend_logs_metadata") or {}
     metadata["spend_logs_metadata"] = {
@@ -155,8 +155,10 @@ async def request_toolset(state: Mapping[str, Any]) -> Toolset:
 def request_answered(state: Mapping[str, Any], toolset: Toolset) -> Answered:
     """The answered calls of a request ``rewrite_request`` rewrote, for reading its answer."""
     known = [
-        KnownResult(key=str(key), text=str(text), is_json=bool(is_json))
-        for key, text, is_json in state.get("results") or []
+        KnownResult(
+            key=str(key), text=str(text), is_json=bool(is_json), call=str(call), times=int(n)
+        )
+        for key, text, is_json, call, n in state.get("results") or []
     ]
     return Answered.of(toolset, known)
 

@@ -11,13 +11,14 @@ never are (``schema/naming.py`` gives no stub a name another tool or argument cl
 
 from __future__ import annotations
 
+import ast
 import keyword
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["CallNames", "Spellings", "forced_spellings"]
+__all__ = ["CallNames", "Spellings", "dotted_name", "forced_spellings"]
 
 
 def forced_spellings(name: str) -> frozenset[str]:
@@ -109,3 +110,14 @@ class CallNames:
             for name in self.tools.names()
             if all(part.isidentifier() for part in name.split("."))
         )
+
+
+def dotted_name(node: ast.expr) -> str | None:
+    """How code names what it calls: ``a.b.c`` for attributes on a name (``math.factorial``),
+    ``a`` for a name, else None (``f()()``, ``x[0]()``)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr}" if base is not None else None
+    return None

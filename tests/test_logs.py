@@ -38,16 +38,30 @@ def test_values_are_described_never_shown() -> None:
     assert logs.shape_of_calls([("f", "not json")]) == "f(<unreadable>)"
 
 
-def test_secret_filter_scrubs_formatted_records(caplog: pytest.LogCaptureFixture) -> None:
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_secret_filter_scrubs_formatted_records() -> None:
+    # A handler of its own: a library imported by an earlier test may have copied pytest's
+    # capture handler onto our loggers, which would count each record twice.
     logs.configure()
     logger = logs.get("request")
-    logger.addHandler(caplog.handler)
+    collect = _Collect()
+    logger.addHandler(collect)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
     try:
-        with caplog.at_level(logging.DEBUG, logger=logger.name):
-            logger.warning("refused with key %s and %s", "sk-abcdefghijkl", "Bearer tok-123456")
+        logger.warning("refused with key %s and %s", "sk-abcdefghijkl", "Bearer tok-123456")
     finally:
-        logger.removeHandler(caplog.handler)
-    (record,) = [r for r in caplog.records if r.name == logger.name]
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    (record,) = collect.records
     assert "sk-abcdefghijkl" not in record.getMessage()
     assert "tok-123456" not in record.getMessage()
 

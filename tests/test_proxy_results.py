@@ -128,6 +128,35 @@ def test_code_that_calls_nothing_new_gets_a_repair_round(case: Case) -> None:
     assert "already answered" in case.seen[1]["messages"][-1]["content"]
 
 
+def answered_twice(case: Case, content: str) -> list[Any]:
+    """find_flight run twice by the client, with the same result both times."""
+    first = answered(case, content)
+    again = [dict(m) for m in first[1:]]
+    again[0]["tool_calls"] = [{**again[0]["tool_calls"][0], "id": "call_ff2"}]
+    again[1]["tool_call_id"] = "call_ff2"
+    return first + again
+
+
+def test_a_call_answered_twice_alike_is_a_loop_and_gets_a_repair_round(case: Case) -> None:
+    """PydanticAI's loop on the real model: the model re-issued population(...) after each
+    result instead of calling final_result; the repair round shows the result it already has."""
+    case.script(code("# tool: find_flight", FF), code("book_flight(flight='AF123')"))
+    result = case.ask(messages=answered_twice(case, '["AF123", 420.0]'), tools=TOOLS)
+    assert result.calls() == [("book_flight", {"flight": "AF123"})]
+    repair = case.seen[1]["messages"][-1]["content"]
+    assert "already answered" in repair and '["AF123", 420.0]' in repair
+    assert "2 times" in repair
+
+
+def test_a_poll_whose_result_changed_is_no_loop(case: Case) -> None:
+    case.script(code("# tool: find_flight", FF))
+    messages = answered_twice(case, '["AF123", 420.0]')
+    messages[-1] = {**messages[-1], "content": '["AF123", 380.0]'}  # the price moved
+    result = case.ask(messages=messages, tools=TOOLS)
+    assert result.calls() == [CALL_FF]
+    assert len(case.seen) == 1
+
+
 # --- /v1/responses and /v1/messages: their histories are read the same way --------------------
 
 NEXT_TURN = code("# tool: find_flight, convert_currency", FF, USES["coder"])

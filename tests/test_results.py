@@ -14,6 +14,7 @@ from litellm_toolcode.errors import (
     AlreadyAnsweredError,
     ExecutionUnavailableError,
     ModelOutputError,
+    RepeatedCallError,
     ToolArgumentError,
 )
 from litellm_toolcode.results import Answered, KnownResult, call_key, known_results
@@ -365,3 +366,33 @@ def test_without_a_history_nothing_is_known() -> None:
 def test_the_all_answered_error_names_the_calls() -> None:
     with pytest.raises(AlreadyAnsweredError, match=r"find_flight\(\.\.\.\)"):
         interpret(fenced(f"x = {FF}\ny = {FF}"), TOOLS, answered_for(True))
+
+
+# --- loops: a call answered several times with one result --------------------------------------
+
+TWICE = answered_history((NYC, '["AF123", 420.0]'), (NYC, '["AF123", 420.0]'))
+
+
+@pytest.mark.parametrize(
+    ("history", "code", "loop"),
+    [
+        (TWICE, FF, True),  # the third identical call after two identical answers
+        (TWICE, f"{FF}\n{FF}", True),
+        (HISTORY, FF, False),  # answered once: a refresh
+        (answered_history((NYC, "[1]"), (NYC, "[2]")), FF, False),  # the result changed: a poll
+        (TWICE, f"{FF}\nbook_flight(flight='AF123')", False),  # something new goes out with it
+    ],
+    ids=["third-call", "twice-in-one-answer", "answered-once", "changing-result", "with-new"],
+)
+def test_loops(history: list[dict[str, Any]], code: str, loop: bool) -> None:
+    answered = Answered.of(TOOLS, known(history))
+    if loop:
+        with pytest.raises(RepeatedCallError, match=r"returned, 2 times: \["):
+            interpret(fenced(code), TOOLS, answered)
+    else:
+        assert interpret(fenced(code), TOOLS, answered).tool_calls
+
+
+def test_a_loop_counts_the_answers_of_one_result() -> None:
+    (result,) = known(TWICE)
+    assert (result.times, result.call) == (2, 'find_flight(origin="PAR", destination="NYC")')
