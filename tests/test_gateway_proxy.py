@@ -270,8 +270,12 @@ def running_kernel(gateway: Gateway, marker: str) -> int:
     raise AssertionError("the kernel never ran the code")
 
 
-def test_kernel_killed_mid_execution(case: Case, gateway: Gateway) -> None:
-    marker = f"killme-{case.key}"
+def _slow_request(
+    case: Case, model: str, marker: str
+) -> tuple[threading.Thread, list[BaseException | object]]:
+    """A request whose code marks its kernel with ``marker`` and then sleeps, sent from a
+    thread: the kernel can be found and killed while it runs. The thread's outcome (the
+    result or the exception) lands in the list."""
     case.script(
         code(
             f"open('/home/{marker}', 'w').write('x')",
@@ -284,12 +288,18 @@ def test_kernel_killed_mid_execution(case: Case, gateway: Gateway) -> None:
 
     def ask() -> None:
         try:
-            outcome.append(case.ask(model="runner", messages=[case.user("k")], tools=[WEATHER]))
+            outcome.append(case.ask(model=model, messages=[case.user(marker)], tools=[WEATHER]))
         except BaseException as exc:
             outcome.append(exc)
 
     thread = threading.Thread(target=ask)
     thread.start()
+    return thread, outcome
+
+
+def test_kernel_killed_mid_execution(case: Case, gateway: Gateway) -> None:
+    marker = f"killme-{case.key}"
+    thread, outcome = _slow_request(case, "runner", marker)
     os.kill(running_kernel(gateway, marker), signal.SIGKILL)
     thread.join(60)
     (error,) = outcome
@@ -302,24 +312,7 @@ def test_gateway_down_mid_request(case: Case, small_gateway: list[Gateway]) -> N
     small = small_gateway[0]
     eventually_loop_works(case, "gw-small")
     marker = f"down-{case.key}"
-    case.script(
-        code(
-            f"open('/home/{marker}', 'w').write('x')",
-            "import time",
-            "time.sleep(2.5)",
-            "get_weather(location='never')",
-        )
-    )
-    outcome: list[BaseException | object] = []
-
-    def ask() -> None:
-        try:
-            outcome.append(case.ask(model="gw-small", messages=[case.user("d")], tools=[WEATHER]))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=ask)
-    thread.start()
+    thread, outcome = _slow_request(case, "gw-small", marker)
     running_kernel(small, marker)  # its code runs on the gateway now
     os.kill(server_pid(small), signal.SIGKILL)
     thread.join(60)
