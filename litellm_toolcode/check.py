@@ -100,10 +100,7 @@ def read_literal_calls(
     try:
         tree = ast.parse(code)
     except SyntaxError as error:
-        lines = code.splitlines()
-        line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
-        hint = ToolNames(signatures, frozenset(model_names), names).shell_hint(line)
-        raise CodeSyntaxError(syntax_message(error, code) + hint) from error
+        raise CodeSyntaxError(syntax_message(error, code)) from error
     except ValueError as error:  # e.g. a NUL byte in the source
         raise CodeSyntaxError(f"the code cannot be parsed: {error}") from error
     return _Reader(code, signatures, frozenset(model_names), names, answered).read(tree)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
-import re
 from collections.abc import Mapping
 
 from .check_text import argument_error
@@ -15,11 +14,6 @@ from .errors import UnknownToolError
 from .spelling import CallNames, dotted_name
 
 __all__ = ["ToolNames"]
-
-# `mkdir 'reports'`, `tail -n 20 log.txt`: a word, blanks, then something that cannot go on a
-# Python expression (not `=`, `(`, an operator, ...). Tools named like shell commands
-# (BFCL's file system: ls, cd, mkdir, grep, wc) get answered in shell syntax by small models.
-_SHELL_LINE = re.compile(r"[ \t]*([A-Za-z_][\w.]*)[ \t]+(?![=(\[.:,)#]|[-+*/%<>!&|^@]=|$)\S")
 
 
 class ToolNames:
@@ -80,20 +74,3 @@ class ToolNames:
     def did_you_mean(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.signatures), n=1)
         return f" (did you mean {close[0]}?)" if close else ""
-
-    def shell_hint(self, line: str) -> str:
-        """For a line that is not Python: what to write instead when it reads like a shell
-        command whose name is a tool (empty when it does not)."""
-        found = _SHELL_LINE.match(line)
-        if found is None:
-            return ""
-        try:
-            stub = self.tool_named(found[1])
-        except UnknownToolError:
-            return ""
-        if stub is None:
-            return ""
-        return (
-            f"\n`{found[1]}` is a Python function here, not a shell command: call it with "
-            f"keyword arguments, as its stub says: {stub}{self.signatures[stub]}"
-        )

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from litellm_toolcode.answer import interpret
 from litellm_toolcode.check import LiteralCall, ResultUsedError, read_literal_calls
 from litellm_toolcode.errors import (
     CodeSyntaxError,
@@ -17,7 +16,6 @@ from litellm_toolcode.errors import (
     UnknownToolError,
 )
 from litellm_toolcode.extract import split_answer
-from litellm_toolcode.schema_code import build_toolset
 
 # --- the stubs a request's tools would become ---
 
@@ -618,42 +616,3 @@ def test_extract_then_read(answer: str, expected: tuple[LiteralCall, ...]) -> No
     code = split_answer(answer, SIGNATURES).code
     assert code is not None
     assert read(code) == expected
-
-
-# --- shell syntax for tools named like shell commands (BFCL's file system, on the real model) --
-
-_SHELL_TOOLS = build_toolset(
-    [
-        {
-            "type": "function",
-            "function": {
-                "name": name,
-                "parameters": {"type": "object", "properties": props, "required": [first]},
-            },
-        }
-        for name, props, first in [
-            ("mkdir", {"dir_name": {"type": "string"}}, "dir_name"),
-            ("tail", {"file_name": {"type": "string"}, "lines": {"type": "integer"}}, "file_name"),
-        ]
-    ]
-)
-
-
-@pytest.mark.parametrize(
-    ("line", "hint"),
-    [
-        ("mkdir 'reports'", "mkdir(dir_name: str)"),
-        ("tail -n 20 log.txt", "tail(file_name: str, lines: int | None = None)"),
-        ("mkdir('a'", None),  # Python gone wrong, not a shell command
-        ("grep -r x .", None),  # no tool of that name
-        ("x = mkdir 'a'", None),
-    ],
-)
-def test_a_shell_command_for_a_tool_gets_its_stub_in_the_error(line: str, hint: str | None) -> None:
-    with pytest.raises(CodeSyntaxError) as caught:
-        interpret(f"```python\n# tool: mkdir\n{line}\n```", _SHELL_TOOLS)
-    if hint is None:
-        assert "not a shell command" not in caught.value.message
-    else:
-        assert "is a Python function here, not a shell command" in caught.value.message
-        assert hint in caught.value.message

@@ -249,25 +249,3 @@ def test_prefilled_thought_in_a_repair_round_is_reasoning_too(case: Case) -> Non
     assert result.reasoning_content == first + "The name was wrong."
     assert not result.content
     assert "<think>" not in case.seen[1]
-
-
-MKDIR = {
-    "type": "function",
-    "function": {
-        "name": "mkdir",
-        "parameters": {
-            "type": "object",
-            "properties": {"dir_name": {"type": "string"}},
-            "required": ["dir_name"],
-        },
-    },
-}
-
-
-def test_a_shell_command_gets_a_repair_round_that_shows_the_stub(case: Case) -> None:
-    """BFCL's file system on the real model: `mkdir 'reports'` for the tool `mkdir`."""
-    case.script(code("# tool: mkdir", "mkdir 'reports'"), code("mkdir(dir_name='reports')"))
-    result = case.ask(messages=[case.user("Make a reports folder")], tools=[MKDIR])
-    assert result.calls() == [("mkdir", {"dir_name": "reports"})]
-    repair = case.seen[1]["messages"][-1]["content"]
-    assert "not a shell command" in repair and "mkdir(dir_name: str)" in repair
