@@ -241,13 +241,9 @@ def test_langchain_with_structured_output(script: Script, base_url: str) -> None
 # --- LangGraph --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
-def test_langgraph_react_agent_two_tools(script: Script, base_url: str, stream: bool) -> None:
-    from langchain_core.messages import AIMessage, ToolMessage
+def _flight_tools(ran: list[tuple[str, Any]]) -> tuple[Any, Any]:
+    """The LangGraph agents' two tools; each run is noted in ``ran``."""
     from langchain_core.tools import tool
-    from langgraph.prebuilt import create_react_agent
-
-    ran: list[tuple[str, Any]] = []
 
     @tool
     def find_flight(origin: str, destination: str) -> dict[str, Any]:
@@ -260,6 +256,17 @@ def test_langgraph_react_agent_two_tools(script: Script, base_url: str, stream: 
         """Convert an amount in EUR into another currency."""
         ran.append(("convert_currency", (amount, to_currency)))
         return round(amount * 1.08, 2)
+
+    return find_flight, convert_currency
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_langgraph_react_agent_two_tools(script: Script, base_url: str, stream: bool) -> None:
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langgraph.prebuilt import create_react_agent
+
+    ran: list[tuple[str, Any]] = []
+    find_flight, convert_currency = _flight_tools(ran)
 
     script.play(
         code("# tool: find_flight", "find_flight(origin='Paris', destination='Tokyo')"),
@@ -319,22 +326,10 @@ def test_langgraph_code_that_repeats_a_call_runs_it_once(
     """The model writes the whole plan, find_flight's result used inside convert_currency's
     arguments, and writes it again once the agent ran find_flight (issue 17): find_flight runs
     once, then convert_currency with the price from its result."""
-    from langchain_core.tools import tool
     from langgraph.prebuilt import create_react_agent
 
     ran: list[tuple[str, Any]] = []
-
-    @tool
-    def find_flight(origin: str, destination: str) -> dict[str, Any]:
-        """Find the cheapest flight between two cities; returns its number and price in EUR."""
-        ran.append(("find_flight", (origin, destination)))
-        return {"flight": "AF1234", "price_eur": 420}
-
-    @tool
-    def convert_currency(amount: float, to_currency: str) -> float:
-        """Convert an amount in EUR into another currency."""
-        ran.append(("convert_currency", (amount, to_currency)))
-        return round(amount * 1.08, 2)
+    find_flight, convert_currency = _flight_tools(ran)
 
     flight = "find_flight(origin='Paris', destination='Tokyo')"
     plan = code(
