@@ -40,18 +40,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def model_entry(upstream_url: str, alias: str, toolcode: str = "", extra: str = "") -> str:
+    """One ``model_list`` entry on the fake upstream; ``toolcode`` is its flow-style settings
+    (none: plugin off), ``extra`` more ``litellm_params`` lines."""
+    text = (
+        f"  - model_name: {alias}\n"
+        f"    litellm_params:\n"
+        f"      model: openai/fake-{alias}\n"
+        f"      api_base: {upstream_url}\n"
+        f"      api_key: {UPSTREAM_KEY}\n"
+        # /v1/responses reaches the fake upstream's chat endpoint (test_endpoints.py).
+        f"      use_chat_completions_api: true\n"
+        f"{extra}"
+    )
+    return text + (f"    model_info:\n      toolcode: {toolcode}\n" if toolcode else "")
+
+
 def proxy_config(upstream_url: str) -> str:
     def entry(alias: str, model_info: str = "") -> str:
-        text = (
-            f"  - model_name: {alias}\n"
-            f"    litellm_params:\n"
-            f"      model: openai/fake-{alias}\n"
-            f"      api_base: {upstream_url}\n"
-            f"      api_key: {UPSTREAM_KEY}\n"
-            # /v1/responses reaches the fake upstream's chat endpoint (test_endpoints.py).
-            f"      use_chat_completions_api: true\n"
-        )
-        return text + (f"    model_info:\n      toolcode: {model_info}\n" if model_info else "")
+        return model_entry(upstream_url, alias, model_info)
 
     return (
         "model_list:\n"

@@ -22,7 +22,16 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.conftest import MASTER_KEY, UPSTREAM_KEY, Case, Proxy, free_port, start_proxy, stop_proxy
+from tests.conftest import (
+    MASTER_KEY,
+    UPSTREAM_KEY,
+    Case,
+    Proxy,
+    free_port,
+    model_entry,
+    start_proxy,
+    stop_proxy,
+)
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_helpers import (
     HOST_SECRET,
@@ -33,6 +42,7 @@ from tests.gateway_helpers import (
     stop_gateway,
 )
 from tests.test_proxy import WEATHER, code
+from tests.test_sandbox_proxy import expect_error as sandbox_expect_error
 
 # The local sandbox's through-the-proxy cases, run here against the gateway (alias `runner`).
 from tests.test_sandbox_proxy import (  # noqa: F401
@@ -53,15 +63,8 @@ BAD_TOKEN = "not-the-gateway-token"
 
 def config(upstream_url: str) -> str:
     def entry(alias: str, toolcode: str) -> str:
-        return (
-            f"  - model_name: {alias}\n"
-            f"    litellm_params:\n"
-            f"      model: openai/fake-{alias}\n"
-            f"      api_base: {upstream_url}\n"
-            f"      api_key: {UPSTREAM_KEY}\n"
-            "    model_info:\n"
-            f"      toolcode: {{enabled: true, max_repair_rounds: 0, {toolcode}}}\n"
-        )
+        settings = f"{{enabled: true, max_repair_rounds: 0, {toolcode}}}"
+        return model_entry(upstream_url, alias, settings)
 
     return (
         "model_list:\n"
@@ -124,14 +127,7 @@ def client(proxy: Proxy) -> openai.OpenAI:
 
 def expect_error(case: Case, model: str, text: str, *fragments: str) -> str:
     case.script(text)
-    with pytest.raises(openai.APIError) as info:
-        case.ask(model=model, messages=[case.user("go")], tools=[WEATHER])
-    message = str(info.value.message)
-    if not case.stream:
-        assert isinstance(info.value, openai.InternalServerError)
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
+    return sandbox_expect_error(case, *fragments, model=model)
 
 
 LOOP = code("for c in ['A', 'B']:", "    get_weather(location=c)")

@@ -30,6 +30,7 @@ from tests.conftest import (
     UPSTREAM_KEY,
     Case,
     Proxy,
+    model_entry,
     proxy_config,
     start_proxy,
     stop_proxy,
@@ -73,17 +74,7 @@ spy_instance = Spy()
 
 def ops_config(upstream_url: str) -> str:
     def entry(alias: str, toolcode: str, extra: str = "") -> str:
-        return (
-            f"  - model_name: {alias}\n"
-            f"    litellm_params:\n"
-            f"      model: openai/fake-{alias}\n"
-            f"      api_base: {upstream_url}\n"
-            f"      api_key: {UPSTREAM_KEY}\n"
-            f"      use_chat_completions_api: true\n"
-            f"{extra}"
-            f"    model_info:\n"
-            f"      toolcode: {toolcode}\n"
-        )
+        return model_entry(upstream_url, alias, toolcode, extra)
 
     payloads = "{enabled: true, max_repair_rounds: 1, log_payloads: true}"
     return (

@@ -15,7 +15,7 @@ from tests.fake_upstream import FakeUpstream
 from tests.test_endpoints import messages_post
 from tests.test_endpoints_stream import assemble, function_calls, stream_messages, stream_responses
 from tests.test_proxy import code
-from tests.test_results import BOOK, CONVERT, FLIGHT
+from tests.test_results import BOOK, CONVERT, FLIGHT, assistant
 
 TOOLS = [FLIGHT, CONVERT, BOOK]
 FF = "find_flight(origin='PAR', destination='NYC')"
@@ -33,17 +33,7 @@ def answered(case: Case, content: Any, arguments: dict[str, Any] | None = None) 
     arguments = arguments or CALL_FF[1]
     return [
         case.user("Find me a flight to New York and give its price in dollars"),
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "call_ff1",
-                    "type": "function",
-                    "function": {"name": "find_flight", "arguments": json.dumps(arguments)},
-                }
-            ],
-        },
+        assistant("call_ff1", "find_flight", arguments),
         {"role": "tool", "tool_call_id": "call_ff1", "content": content},
     ]
 
@@ -67,17 +57,7 @@ def test_the_next_turn_uses_the_result_instead_of_calling_again(case: Case, alia
     assert first.calls() == [CALL_FF]
     (call,) = first.tool_calls
     messages += [
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {"name": call["name"], "arguments": call["arguments"]},
-                }
-            ],
-        },
+        assistant(call["id"], call["name"], json.loads(call["arguments"])),
         {"role": "tool", "tool_call_id": call["id"], "content": '["AF123", 420.0]'},
     ]
     second = case.ask(model=alias, messages=messages, tools=TOOLS)

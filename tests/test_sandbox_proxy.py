@@ -21,9 +21,10 @@ def ask_runner(case: Case, text: str) -> list[tuple[str, dict[str, object]]]:
     return case.ask(model="runner", messages=[case.user(text)], tools=[WEATHER]).calls()
 
 
-def expect_error(case: Case, *fragments: str) -> str:
+def expect_error(case: Case, *fragments: str, model: str = "runner") -> str:
+    """The request's error (HTTP 500 when not streaming), holding each of ``fragments``."""
     with pytest.raises(openai.APIError) as info:
-        case.ask(model="runner", messages=[case.user("go")], tools=[WEATHER])
+        case.ask(model=model, messages=[case.user("go")], tools=[WEATHER])
     message = str(info.value.message)
     if not case.stream:
         assert isinstance(info.value, openai.InternalServerError)
