@@ -186,10 +186,10 @@ class _Writer:
         line = self.rule("call-line", f"{call} tail")
         header = self.rule("header", " | ".join(_lit(h) for h in headers) if headers else '"none"')
         more = f'( "\\n" {line} ){{0,{calls - 1}}}' if calls > 1 else ""
+        more_names = f'( ws "," ws {header} ){{0,{calls - 1}}}' if calls > 1 else ""
         code_lines = self.rule(
             "code-lines",
-            f'( "# tool: " {header} ( ws "," ws {header} ){{0,{calls - 1}}} ws "\\n" )? '
-            f"{line} {more}",
+            f'( "# tool: " {header} {more_names} ws "\\n" )? {line} {more}',
         )
         none = '"# tool: none"' if allow_none else None
         fence_open = '"```" ( "python" | "py" )? "\\n"'
