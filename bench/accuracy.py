@@ -10,7 +10,7 @@ Modes (same model, same llama.cpp build, temperature 0, same max_tokens):
   native  llama-cpp-python's ``chatml-function-calling`` chat handler (a second server
           instance), OpenAI ``tools`` sent, its ``tool_calls`` read
   code+gbnf  ``code`` with ``model_info.toolcode.grammar: gbnf``: the answer is constrained by
-          the grammar made from the tools (docs/grammar.md); run on request only
+          the grammar made from the tools (docs/configuration.md); run on request only
 
 Scoring is BFCL's own AST checker (``bfcl_eval.eval_checker.ast_eval.ast_checker``) against
 BFCL's possible answers; for ``irrelevance`` a case passes when an answer came back and it makes
@@ -599,7 +599,7 @@ def main() -> int:
         f"Modes: `code` = litellm-toolcode through the LiteLLM proxy (`config.yaml`, alias "
         f"`coder`); `json` = LiteLLM's `function_call_prompt` (add_function_to_prompt) straight "
         f"to llama.cpp; `native` = llama-cpp-python's `chatml-function-calling`; `code+gbnf` = "
-        f"`code` with `grammar: gbnf` (docs/grammar.md).\n\n" + table(rows, modes) + "\n"
+        f"`code` with `grammar: gbnf` (docs/configuration.md).\n\n" + table(rows, modes) + "\n"
     )
     out_path = RESULTS / f"accuracy-{stem}.md"
     out_path.write_text(report)

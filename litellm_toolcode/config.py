@@ -132,7 +132,7 @@ class AliasSettings(BaseModel):
         default="none",
         description="Constrain the model's answer with a grammar made from the request's tools, "
         "so it can only write calls to them with their own keywords and typed literal values "
-        "(docs/grammar.md). Say the backend, it is never guessed (a server that ignores an "
+        "(docs/configuration.md). Say the backend, it is never guessed (a server that ignores an "
         "unknown field would run unconstrained): `gbnf` for llama-cpp-python and llama-server "
         "(field `grammar`), `vllm` for vLLM 0.12+ (`structured_outputs.grammar`), `sglang` "
         "(`ebnf`). With a grammar the code is literal calls only (no loops or variables).",

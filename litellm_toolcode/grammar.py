@@ -1,6 +1,6 @@
 """A request's tools -> a GBNF grammar for the model's answer, and the field each backend reads.
 
-The grammar follows how models write code-mode answers (docs/grammar.md): free prose lines
+The grammar follows how models write code-mode answers (docs/configuration.md): free prose lines
 first, then the code, fenced (```python) or not, whose first line is ``# tool: none`` (then
 anything) or ``# tool: <name>`` followed by one call per line. A prose line cannot *start* like
 code (a fence, a ``# tool:`` line, a known tool's ``name(``): otherwise the model writes its
@@ -54,7 +54,7 @@ _GENERIC_DEPTH = 3  # nesting of a value of unknown type ([..], {..}) before sca
 _LEAVES = {
     "ws": "[ \\t]{0,4}",
     "wsn": "[ \\t\\n]{0,24}",
-    "tail": 'ws ( "#" [^\\n]{0,200} )?',
+    "tail": 'ws ( "#" rest )?',
     "pystr": '"\\"" ( [^"\\\\\\n] | "\\\\" [^\\n] )* "\\"" '
     '| "\'" ( [^\'\\\\\\n] | "\\\\" [^\\n] )* "\'"',
     "int": '"-"? ( "0" | [1-9] [0-9]{0,18} )',
@@ -67,7 +67,7 @@ _LEAVES = {
 
 
 def grammar_fields(backend: Backend, grammar: str) -> dict[str, Any]:
-    """The top-level request keys that carry ``grammar`` to ``backend`` (docs/grammar.md)."""
+    """The top-level request keys that carry ``grammar`` to ``backend`` (docs/configuration.md)."""
     if backend == "gbnf":  # llama-cpp-python, llama-server
         return {"grammar": grammar}
     if backend == "vllm":  # vLLM 0.12+ (guided_grammar before)
