@@ -99,7 +99,7 @@ def _lit(text: str) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif ch.isprintable() and ord(ch) < 0x80:
+        elif ch.isprintable():  # UTF-8 as is: every GBNF reader takes it, not every one \\u escapes
             out.append(ch)
         else:
             out.append(_escape(ch))
@@ -115,7 +115,7 @@ def _escape(ch: str) -> str:
 
 def _class_char(ch: str) -> str:
     """One character inside a GBNF ``[...]`` class."""
-    if (ch.isalnum() and ord(ch) < 0x80) or ch in " _.:#`'\"!?,;()=+*/<>@$%&|~{}":
+    if (ch.isalnum() and ch.isprintable()) or ch in " _.:#`'\"!?,;()=+*/<>@$%&|~{}":
         return ch
     return _escape(ch)
 
