@@ -99,7 +99,7 @@ def _lit(text: str) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif ch.isprintable():  # UTF-8 as is: every GBNF reader takes it, not every one \\u escapes
+        elif ch.isprintable():  # UTF-8 as is: every GBNF reader takes it, not all read u-escapes
             out.append(ch)
         else:
             out.append(_escape(ch))
@@ -195,7 +195,8 @@ class _Writer:
         fence_open = '"```" ( "python" | "py" )? "\\n"'
         fenced_body = f'{code_lines} "\\n```" ws "\\n"?'
         if none:
-            fenced_body = f'( {fenced_body} | {none} ws "\\n" anything )'
+            # the block holds the marker only; the answer follows it, outside
+            fenced_body = f'( {fenced_body} | {none} ws "\\n```" ( "\\n" anything )? )'
         fenced = self.rule("fenced", f"{fence_open} {fenced_body}")
         unfenced_body = f'{code_lines} "\\n"?'
         if none:

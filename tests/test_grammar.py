@@ -90,6 +90,7 @@ AUTO_CASES = [
     ("Okay.\n" + fenced("get_weather(location=x)"), False),  # a name, not a literal
     (fenced("# tool: get_weather", CALL) + "\nMore prose after the block.", False),
     ("```json\n{}\n```", False),  # a fence that is not python
+    (fenced("# tool: none", CALL), False),  # calls inside a "none" block
     ("loc = 'London'\nget_weather(location=loc)", False),  # no variables with a grammar
 ]
 
