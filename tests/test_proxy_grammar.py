@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -34,6 +35,7 @@ def grammar_client(
         + model_entry(upstream.url, "g-plain")
         + "litellm_settings:\n"
         '  callbacks: ["litellm_toolcode.proxy_handler_instance"]\n'
+        "  use_chat_completions_url_for_anthropic_messages: true\n"
         "general_settings:\n"
         f"  master_key: {MASTER_KEY}\n"
     )
@@ -105,3 +107,33 @@ def test_no_grammar(gcase: Case, model: str, kwargs: dict[str, Any]) -> None:
     result = gcase.ask(model=model, messages=[gcase.user("weather")], **kwargs)
     assert result.content == "Sunny, I think."
     assert grammar_sent(gcase.seen[0]) == {}
+
+
+def test_the_other_endpoints_send_the_grammar_too(
+    upstream: FakeUpstream, grammar_client: openai.OpenAI
+) -> None:
+    responses = Case(upstream, grammar_client, stream=False)
+    responses.script(CALL)
+    weather = {"type": "function", **WEATHER["function"]}
+    response = grammar_client.responses.create(
+        model="g-gbnf", input=f"weather? [{responses.key}]", tools=[weather]
+    )
+    assert [i.name for i in response.output if i.type == "function_call"] == ["get_weather"]
+    assert problems(responses.seen[0]["grammar"]) == ""
+
+    messages = Case(upstream, grammar_client, stream=False)
+    messages.script(CALL)
+    reply = httpx.post(
+        f"{str(grammar_client.base_url).rstrip('/')}/messages",
+        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
+        json={
+            "model": "g-sglang",
+            "max_tokens": 100,
+            "tools": [{"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}],
+            "messages": [{"role": "user", "content": f"weather? [{messages.key}]"}],
+        },
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    assert [b["type"] for b in reply.json()["content"]] == ["tool_use"]
+    assert problems(messages.seen[0]["ebnf"]) == ""
