@@ -263,7 +263,21 @@ class _Writer:
         if not arms:
             return self.rule(f"call-{py}", f'( {name} ) "(" wsn ")"')
         kw = self.rule(f"kw-{py}", " | ".join(arms))
-        args = f'( {kw} ( wsn "," wsn {kw} )* ( wsn "," )? )?'
+        kw_list = f'{kw} ( wsn "," wsn {kw} )*'
+        # Positional values first, typed by the stub's parameter order (models write math-like
+        # calls so: `math.gcd(12, 18)`; the reader takes them), then keywords.
+        fields = {f.param: f for f in cls.fields}
+        positional = [
+            self.value(fields[p.name].ty, 0)
+            for p in self.toolset.signatures[py].parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name in fields
+        ]
+        chain = ""
+        for value in reversed(positional):
+            rest = f'( wsn "," wsn {chain} )?' if chain else ""
+            chain = self.rule(f"pos-{py}", f"{value} {rest}".strip())
+        lead = f'{chain} ( wsn "," wsn {kw_list} )? | {kw_list}' if chain else kw_list
+        args = f'( ( {lead} ) ( wsn "," )? )?'
         return self.rule(f"call-{py}", f'( {name} ) "(" wsn {args} wsn ")"')
 
     def value(self, ty: _Ty, depth: int) -> str:

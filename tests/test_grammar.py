@@ -84,7 +84,11 @@ AUTO_CASES = [
     ('search(limit="5")', False),  # a string for an integer
     ("search(limit=1.5)", False),  # a float for an integer
     ('search(tags="a")', False),  # a string for a list
-    ('get_weather("London")', False),  # positional: keywords only
+    ('get_weather("London", "celsius")', True),  # positional, in the stub's order
+    ('get_weather("London", unit="celsius")', True),
+    ('get_weather("London", "kelvin")', False),  # typed by position
+    ('get_weather(unit="celsius", "London")', False),  # keywords come last
+    ('get_weather("London", "celsius", "x")', False),  # more than the parameters
     ("Let me call it:\n" + CALL + "\nDone.", False),  # prose after bare calls
     ("weather(location='x') is what I would call", False),  # a prose line opening a call
     ("Okay.\n" + fenced("get_weather(location=x)"), False),  # a name, not a literal
