@@ -3,11 +3,12 @@
 The grammar follows how models write code-mode answers (docs/configuration.md): free prose lines
 first, then the code, fenced (```python) or not, whose first line is ``# tool: none`` (then
 anything) or ``# tool: <name>`` followed by one call per line. A prose line cannot *start* like
-code (a fence, a ``# tool:`` line, a known tool's ``name(``): otherwise the model writes its
-calls as unconstrained prose (the measured failure of "prose, then a mandatory fence"). Calls
-take only their tool's keywords (stub or client spelling), in any order, with literal values of
-the argument's type. What the grammar cannot say (required arguments, duplicates, patterns,
-bounds) is left to validation afterwards, as without a grammar.
+code (a fence, a ``# tool:`` line, any ``name(``): otherwise the model writes its calls as
+unconstrained prose (the measured failure of "prose, then a mandatory fence"). Calls take
+positional values in the stub's order, then only their tool's keywords (stub or client
+spelling) in any order, all literal values of the argument's type. What the grammar cannot say
+(required arguments, duplicates, patterns, bounds) is left to validation afterwards, as without
+a grammar.
 
 One text serves every backend: xgrammar (vLLM, SGLang) reads GBNF as its EBNF.
 """
