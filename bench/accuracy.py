@@ -9,6 +9,8 @@ Modes (same model, same llama.cpp build, temperature 0, same max_tokens):
           ``{name, arguments}`` are the calls
   native  llama-cpp-python's ``chatml-function-calling`` chat handler (a second server
           instance), OpenAI ``tools`` sent, its ``tool_calls`` read
+  code+gbnf  ``code`` with ``model_info.toolcode.grammar: gbnf``: the answer is constrained by
+          the grammar made from the tools (docs/configuration.md); run on request only
 
 Scoring is BFCL's own AST checker (``bfcl_eval.eval_checker.ast_eval.ast_checker``) against
 BFCL's possible answers; for ``irrelevance`` a case passes when an answer came back and it makes
@@ -16,6 +18,7 @@ no call. An HTTP error or an unreadable answer fails the case in every category.
 
     .venv/bin/python bench/accuracy.py                       # 40 per category, all modes
     .venv/bin/python bench/accuracy.py --per-category 10 --modes code,json
+    .venv/bin/python bench/accuracy.py --per-category 10 --seed 4242 --modes code,code+gbnf
 
 Needs llama-cpp-python and the model (``.venv/bin/python scripts/serve.py --prepare-only``) and
 ``bfcl-eval`` (installed with ``--no-deps`` on first use). Raw answers go to
@@ -60,6 +63,8 @@ CATEGORIES = {  # our name -> BFCL v4 file stem (also BFCL's test_category for t
     "irrelevance": "irrelevance",
 }
 MODES = ("code", "json", "native")
+# Run only when named in --modes: code mode with a grammar (alias settings -> grammar backend)
+GRAMMAR_MODES = {"code+gbnf": "gbnf"}
 MAX_TOKENS = 256
 CHECKER_MODEL = "toolcode-bench"
 PROXY_KEY = "sk-toolcode-bench"
@@ -262,7 +267,7 @@ def run_case(client: httpx.Client, mode: str, base: str, case: Case) -> Outcome:
     if mode == "json":
         body = {"model": serve.MODEL_ALIAS, "messages": json_prompt(case.messages, case.tools)}
     else:
-        body = {"model": "coder" if mode == "code" else serve.MODEL_ALIAS}
+        body = {"model": "coder" if mode.startswith("code") else serve.MODEL_ALIAS}
         body |= {"messages": case.messages, "tools": case.tools, "tool_choice": "auto"}
     try:
         message, error, tokens = ask(client, f"{base}/chat/completions", body | sampling, headers)
@@ -314,8 +319,19 @@ class Servers:
         self.running.remove(process)
         self.llama(name, chat_format, port)
 
-    def proxy(self, upstream: str) -> str:
+    def proxy(self, upstream: str, grammar: str = "none") -> str:
         port = free_port()
+        config = ROOT / "config.yaml"
+        if grammar != "none":  # the shipped config with the grammar on for its code-mode alias
+            import yaml
+
+            loaded = yaml.safe_load(config.read_text())
+            for entry in loaded["model_list"]:
+                toolcode = (entry.get("model_info") or {}).get("toolcode")
+                if isinstance(toolcode, dict):
+                    toolcode["grammar"] = grammar
+            config = self.logs / f"config-{grammar}.yaml"
+            config.write_text(yaml.safe_dump(loaded))
         env = {
             **os.environ,
             "TOOLCODE_UPSTREAM_BASE": upstream,
@@ -324,9 +340,9 @@ class Servers:
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "LITELLM_MASTER_KEY": PROXY_KEY,
         }
-        cmd = [str(serve.VENV_BIN / "litellm"), "--config", str(ROOT / "config.yaml")]
+        cmd = [str(serve.VENV_BIN / "litellm"), "--config", str(config)]
         cmd += ["--host", serve.HOST, "--port", str(port)]
-        process = serve.spawn(cmd, self.logs / "proxy.log", env)
+        process = serve.spawn(cmd, self.logs / f"proxy-{grammar}.log", env)
         self.running.append(process)
         url = f"http://{serve.HOST}:{port}"
         serve.wait_http(f"{url}/health/liveliness", process, "the LiteLLM proxy", 120)
@@ -335,6 +351,8 @@ class Servers:
     def base(self, mode: str) -> str:
         if mode == "code":
             return self.proxy(self.llama(mode, "chatml"))
+        if mode in GRAMMAR_MODES:
+            return self.proxy(self.llama(mode, "chatml"), GRAMMAR_MODES[mode])
         if mode == "json":
             return self.llama(mode, "chatml")
         return self.llama(mode, "chatml-function-calling")
@@ -535,7 +553,7 @@ def main() -> int:
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     categories = [c for c in args.categories.split(",") if c]
-    unknown = set(modes) - set(MODES) or set(categories) - set(CATEGORIES)
+    unknown = set(modes) - {*MODES, *GRAMMAR_MODES} or set(categories) - set(CATEGORIES)
     if unknown:
         parser.error(f"unknown: {sorted(unknown)}")
 
@@ -580,9 +598,8 @@ def main() -> int:
         f"{args.threads}, modes run side by side. {wall}{partial}\n\n"
         f"Modes: `code` = litellm-toolcode through the LiteLLM proxy (`config.yaml`, alias "
         f"`coder`); `json` = LiteLLM's `function_call_prompt` (add_function_to_prompt) straight "
-        f"to llama.cpp; `native` = llama-cpp-python's `chatml-function-calling`.\n\n"
-        + table(rows, modes)
-        + "\n"
+        f"to llama.cpp; `native` = llama-cpp-python's `chatml-function-calling`; `code+gbnf` = "
+        f"`code` with `grammar: gbnf` (docs/configuration.md).\n\n" + table(rows, modes) + "\n"
     )
     out_path = RESULTS / f"accuracy-{stem}.md"
     out_path.write_text(report)

@@ -128,6 +128,15 @@ class AliasSettings(BaseModel):
         "that asks the model for literal calls. Pool size and limits are per proxy: "
         "TOOLCODE_POOL_SIZE and TOOLCODE_SANDBOX_* environment variables (docs/sandbox.md).",
     )
+    grammar: Literal["none", "gbnf", "vllm", "sglang"] = Field(
+        default="none",
+        description="Constrain the model's answer with a grammar made from the request's tools, "
+        "so it can only write calls to them with their own keywords and typed literal values "
+        "(docs/configuration.md). Say the backend, it is never guessed (a server that ignores an "
+        "unknown field would run unconstrained): `gbnf` for llama-cpp-python and llama-server "
+        "(field `grammar`), `vllm` for vLLM 0.12+ (`structured_outputs.grammar`), `sglang` "
+        "(`ebnf`). With a grammar the code is literal calls only (no loops or variables).",
+    )
     gateway_url: str = Field(
         default="os.environ/TOOLCODE_GATEWAY_URL",
         description="With `execution: gateway`: the Kernel Gateway's http(s) URL, or "

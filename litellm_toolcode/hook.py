@@ -20,6 +20,7 @@ from .bounds import off_loop
 from .config import AliasSettings, settings_for
 from .errors import ConfigError, ModelOutputError, ToolcodeError
 from .extract import start_in_thought
+from .grammar import GRAMMAR_FIELDS
 from .messages_api import (
     is_anthropic_message,
     rewrite_messages_request,
@@ -116,6 +117,8 @@ def _asker(data: Mapping[str, Any], usage: Usage, settings: AliasSettings) -> As
         spend = metadata.get("spend_logs_metadata") or {}
         metadata["spend_logs_metadata"] = {**spend, "toolcode_round": round_number}
         sampling = {k: data[k] for k in _SAMPLING if data.get(k) is not None}
+        if settings.grammar != "none":  # the rounds are held to the same grammar
+            sampling.update({k: data[k] for k in GRAMMAR_FIELDS if k in data})
         logs.repair_round(data.get("model"), round_number, messages, settings.log_payloads)
         response = await _router().acompletion(
             model=data["model"], messages=messages, metadata=metadata, **sampling

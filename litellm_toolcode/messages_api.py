@@ -23,6 +23,7 @@ from typing import Any
 
 from .answer import Reply
 from .config import AliasSettings
+from .grammar import GRAMMAR_FIELDS
 from .history import text_of
 from .responses_api import ENDPOINT, METADATA, Settle
 from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request, stream_assembler
@@ -56,6 +57,7 @@ def rewrite_messages_request(data: dict[str, Any], settings: AliasSettings) -> d
     chat["metadata"] = data.setdefault(METADATA, {})
     rewrite_request(chat, settings)
     chat["metadata"][STATE_KEY][_NAMES] = dict(names or {})
+    data.update({k: chat[k] for k in GRAMMAR_FIELDS if k in chat})  # the grammar, if any
     chat["metadata"][STATE_KEY][ENDPOINT] = "/v1/messages"
     messages = chat["messages"]
     system = None

@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import AliasSettings
 from .errors import ModelOutputError, RequestError
+from .grammar import GRAMMAR_FIELDS
 from .history import text_of
 from .rewrite import STATE_KEY, refuse_unsupported, rewrite_request, stream_assembler
 
@@ -90,6 +91,9 @@ def rewrite_responses_request(data: dict[str, Any], settings: AliasSettings) -> 
     chat["metadata"] = data.setdefault(METADATA, {})  # state and spend facts land there
     rewrite_request(chat, settings)
     chat["metadata"][STATE_KEY][ENDPOINT] = "/v1/responses"
+    grammar = {k: chat[k] for k in GRAMMAR_FIELDS if k in chat}
+    if grammar:  # LiteLLM's Responses-to-chat bridge drops unknown top-level keys, not these
+        data["extra_body"] = {**(data.get("extra_body") or {}), **grammar}
     messages = chat["messages"]
     instructions = None
     if messages and messages[0].get("role") == "system":

@@ -11,6 +11,7 @@ from .answer import Choice
 from .bounds import off_loop
 from .config import AliasSettings
 from .errors import RequestError
+from .grammar import grammar_fields, tool_grammar
 from .history import rewrite_messages
 from .prompt import system_prompt
 from .results import Answered, KnownResult, known_results
@@ -127,6 +128,12 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
     for field in TOOL_FIELDS:
         data.pop(field, None)
     data["messages"] = messages
+    # tool_choice none asks for no call: nothing to constrain. A top-level key reaches
+    # OpenAI-compatible upstreams as is (LiteLLM merges non-OpenAI keys into extra_body).
+    grammar = settings.grammar if choice.mode != "none" else "none"
+    if grammar != "none":
+        text = tool_grammar(toolset, choice.mode, choice.function, choice.parallel)
+        data.update(grammar_fields(grammar, text))
     metadata = data.setdefault("metadata", {})
     metadata[STATE_KEY] = {
         "tools": tools,
@@ -141,6 +148,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
         **spend,
         "toolcode_tool_choice": choice.mode,
         "toolcode_tools": len(tools),
+        "toolcode_grammar": grammar,
     }
     return data
 

@@ -243,6 +243,9 @@ class _Builder:
             _var_keyword=MappingProxyType(var_keyword),
             _arg_names=MappingProxyType(arg_names),
             _residual=MappingProxyType(residual),
+            arg_classes=MappingProxyType(
+                {spec.py_name: tool[2] for spec, tool in zip(specs, per_tool, strict=True)}
+            ),
             names=CallNames(
                 Spellings.of((spec.py_name, spec.name) for spec in specs),
                 MappingProxyType(

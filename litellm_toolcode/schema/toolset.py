@@ -58,6 +58,8 @@ class Toolset:
     _residual: Mapping[str, Any] = field(repr=False, default_factory=dict)
     # what a call may write for each tool and argument: stub names, the client's, forced ones
     names: CallNames = field(repr=False, default_factory=CallNames.empty)
+    # py_name -> the converted arguments class (typexpr._Class): what the grammar is made from
+    arg_classes: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def spec(self, py_name: str) -> ToolSpec:
         for tool in self.tools:
