@@ -240,25 +240,31 @@ def test_the_setting_is_checked() -> None:
 
 
 # --- BFCL: every function-doc set, and every expected answer --------------------------------
+# The whole corpus takes over a minute: the default suite reads every 20th set, `-m slow` all.
+STRIDES = [pytest.param(20, id="sample"), pytest.param(1, id="all", marks=pytest.mark.slow)]
 
 
-def test_every_bfcl_function_doc_set_gives_a_grammar_that_parses() -> None:
+@pytest.mark.parametrize("stride", STRIDES)
+def test_every_bfcl_function_doc_set_gives_a_grammar_that_parses(stride: int) -> None:
     from bench import bfcl_roundtrip as bfcl
 
     failed, count = [], 0
-    for _, case_id, functions in bfcl.function_docs():
+    for number, (_, case_id, functions) in enumerate(bfcl.function_docs()):
+        if number % stride:
+            continue
         toolset = build_toolset([{"type": "function", "function": f} for f in functions])
         for mode in ("auto", "required"):
             count += 1
             problem = problems(tool_grammar(toolset, mode, None, True))
             if problem:
                 failed.append(f"{case_id} ({mode}): {problem[:200]}")
-    assert count > 7000
+    assert count > 7000 // stride
     assert not failed, "\n".join(failed[:10])
 
 
+@pytest.mark.parametrize("stride", STRIDES)
 @pytest.mark.parametrize("client_names", [False, True], ids=["stub-names", "client-names"])
-def test_every_bfcl_expected_answer_is_accepted(client_names: bool) -> None:
+def test_every_bfcl_expected_answer_is_accepted(client_names: bool, stride: int) -> None:
     """BFCL's expected calls written as keywords (fenced with the marker, or bare), in either
     quote, by the stub's names or the client's: the grammar must never forbid a right answer.
     Left out: answers outside their own schema, and keys only ``**{...}`` can write."""
@@ -267,11 +273,12 @@ def test_every_bfcl_expected_answer_is_accepted(client_names: bool) -> None:
     rejected, count = [], 0
     for category in bfcl.AST_CATEGORIES:
         for index, case in enumerate(bfcl.load_cases(category)):
-            if case.id in bfcl.OUTSIDE_SCHEMA:
+            if case.id in bfcl.OUTSIDE_SCHEMA or index % stride:
                 continue
             toolset = build_toolset(case.tools)
             text = tool_grammar(toolset, "auto", None, True)
-            quote = "'" if index % 2 else '"'
+            turn = index // stride  # alternate quotes and fencing over the cases read
+            quote = "'" if turn % 2 else '"'
             lines = [
                 bfcl.render_call(toolset, name, args, "keywords", quote, client_names)
                 for name, args in case.written
@@ -281,9 +288,9 @@ def test_every_bfcl_expected_answer_is_accepted(client_names: bool) -> None:
             py_names = {t.name: t.py_name for t in toolset.tools}
             marker = ", ".join(dict.fromkeys(py_names[n] for n, _ in case.written))
             block = "\n".join(lines)
-            answer = block if index % 3 == 0 else fenced(f"# tool: {marker}", block)
+            answer = block if turn % 3 == 0 else fenced(f"# tool: {marker}", block)
             count += 1
             if not accepts(text, answer):
                 rejected.append(f"{case.id}: {answer[:300]}")
-    assert count > 1000
+    assert count > 1000 // stride
     assert not rejected, f"{len(rejected)} of {count}:\n" + "\n".join(rejected[:10])
