@@ -54,7 +54,12 @@ _TAGS = ("<think>", "</think>")
 # The same line shapes extract.py treats as a fence opening and a tool marker.
 _FENCE_OPEN = regex.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*[^`\n]*?[ \t]*")
 _MARKER = regex.compile(r"#\s*tool\s*:", regex.IGNORECASE)
-_PREFIX = r"(?:await\s+)?(?:\w+\s*=\s*)?(?:await\s+)?(?:print\s*\(\s*)?(?:await\s+)?"
+# A name code assigns to or calls through: not a Title-case word ("The", "Sure"), so a sentence's
+# first word goes out with its delta. Model code names variables and namespaces in lower case
+# (PEP 8); a line like `Result = f(...)` would be sent as prose and the final answer follow it
+# after a paragraph break (finish).
+_NAME = r"(?![A-Z][a-z])\w+"
+_PREFIX = rf"(?:await\s+)?(?:{_NAME}\s*=\s*)?(?:await\s+)?(?:print\s*\(\s*)?(?:await\s+)?"
 
 _Mode = Literal["normal", "think", "fence", "held", "frozen"]
 
@@ -66,10 +71,10 @@ def _call_starts(names: frozenset[str]) -> tuple[regex.Pattern[str], ...]:
         return ()
     alternatives = "|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True))
     return (
-        regex.compile(rf"{_PREFIX}(?:\(\s*)*(?:\w+\.)?(?:{alternatives})\s*[(\\]"),
+        regex.compile(rf"{_PREFIX}(?:\(\s*)*(?:{_NAME}\.)?(?:{alternatives})\s*[(\\]"),
         # a statement continued on the next line: `x = (`, `x = \`, `print(`, `await \`
         regex.compile(
-            r"(?:\w+\s*=\s*(?:await\b\s*)?|await\b\s*|print\s*\(\s*(?:await\b\s*)?)+"
+            rf"(?:{_NAME}\s*=\s*(?:await\b\s*)?|await\b\s*|print\s*\(\s*(?:await\b\s*)?)+"
             r"[(\\]?\s*$"
         ),
     )

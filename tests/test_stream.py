@@ -59,7 +59,8 @@ TABLE: list[tuple[str, str]] = [
     ("# tool: get_weather\nget_weather(location='Lima')", ""),
     ("# tool: none\nParis is the capital.", ""),
     (fence("# tool: none") + "\n\nParis is the capital.", "Paris is the capital."),
-    (fence("# tool: none", "print('hi')") + "\nDone.", "```python\nprint('hi')\n```"),
+    # A Title-case first word is no name code would assign to or call through: sent at once.
+    (fence("# tool: none", "print('hi')") + "\nDone.", "```python\nprint('hi')\n```\nDone."),
     (
         "get_weather(location='A') is what I would call.\n"
         + fence("get_weather(location='B')")
@@ -110,7 +111,7 @@ TABLE: list[tuple[str, str]] = [
     ),
     (
         "HTML:\n" + fence("<think>", "</think>", lang="html") + "\nEnd.",
-        "HTML:\n```html\n<think>\n</think>\n```",  # "End." may yet be "End.get_time("
+        "HTML:\n```html\n<think>\n</think>\n```\nEnd.",
     ),
     ("Checking:\n```python\nget_weather(location='<think>", "Checking:"),
     # Rare shapes that wait for the end: a tag on a fence's opening line, after held code.
