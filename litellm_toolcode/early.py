@@ -80,32 +80,40 @@ class EarlyCalls:
         if self._stopped or span is None or span[1] <= self._read_to:
             return None
         start, end = span
-        self._read_to = end
         text = assembler.scanned
+        # Line by line, so what goes out does not depend on how the deltas were cut.
+        position = len(self.sent)
+        line_end = max(start, self._read_to)
+        while not self._stopped and (line_end := text.find("\n", line_end, end) + 1) > 0:
+            self._read(text, start, line_end)
+        self._read_to = end
+        if len(self.sent) == position:
+            return None
+        return Release(position=position, calls=self.sent[position:])
+
+    def _read(self, text: str, start: int, end: int) -> None:
         if end > SYNC_ANSWER_CHARS:
             self._stopped = True  # each read is the whole prefix: not on the loop for long ones
-            return None
+            return
         if split_answer(text[start:end], self._names).code is None:
-            return None  # a snippet for the user (or not yet known to be tool code)
+            return  # a snippet for the user (or not yet known to be tool code)
         try:
             with check_budget():  # the same budget as reading a whole answer on the loop
                 calls = interpret(text[:end], self._toolset, self._answered).tool_calls
         except (ExecutionUnavailableError, UnknownToolError):
             self._stopped = True  # code for the sandbox, or not ours: the end decides
-            return None
+            return
         except ModelOutputError:
-            return None  # e.g. a call continued on the next line: wait for it
+            return  # e.g. a call continued on the next line: wait for it
         sent = self.sent
         if len(calls) <= len(sent):
-            return None
-        if not all(_same(a, b) for a, b in zip(sent, calls, strict=False)):
-            self._stopped = True  # never happens with literal calls; the end will tell
-            return None
-        if not _fits(calls, self._choice):
-            self._stopped = True
-            return None
-        self.sent = calls
-        return Release(position=len(sent), calls=calls[len(sent) :])
+            return
+        if not all(_same(a, b) for a, b in zip(sent, calls, strict=False)) or not _fits(
+            calls, self._choice
+        ):
+            self._stopped = True  # the end will tell
+            return
+        self.sent = sent + calls[len(sent) :]  # the ids the client got, not the new reading's
 
 
 def remaining(final: tuple[ToolCall, ...], sent: tuple[ToolCall, ...]) -> tuple[ToolCall, ...]:
