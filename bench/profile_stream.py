@@ -133,7 +133,7 @@ async def main_async(args: argparse.Namespace, out_dir: Path) -> str:
                             str(raw),
                         ],
                         stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
+                        stderr=(out_dir / f"py-spy-{kind}-{name}.log").open("w"),
                     )
                     count = await load(proxy, kind, args.seconds)
                     await asyncio.to_thread(recorder.wait)
@@ -161,7 +161,7 @@ async def main_async(args: argparse.Namespace, out_dir: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=int, default=250)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
