@@ -9,6 +9,8 @@ on the same fake upstream (its own process, 127.0.0.1 only).
 - throughput at 1, 8 and 32 concurrent clients;
 - proxy memory (RSS) after 100 and after N mixed requests, plain and plugin side by side.
 
+A third proxy is a control: LiteLLM with a callback that overrides the plugin's three hooks and
+does nothing in them, for the share of the cost that is LiteLLM's callback machinery itself.
 Plain LiteLLM passes the tools through and the upstream answers with a native tool call; with
 the plugin the upstream answers with the same call written as Python. Run:
 
@@ -34,10 +36,31 @@ import httpx
 from bench._report import write_report
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
 
+# A control, not a plugin: a CustomLogger overriding the plugin's three hooks with nothing in
+# them, for what merely being a callback on these paths costs in LiteLLM itself.
+NOOP_CALLBACK = """from litellm.integrations.custom_logger import CustomLogger
 
-def config(upstream: str, plugin: bool) -> str:
+
+class Noop(CustomLogger):
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        return data
+
+    async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+        return None
+
+    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, data):
+        async for chunk in response:
+            yield chunk
+
+
+noop_instance = Noop()
+"""
+
+
+def config(upstream: str, plugin: bool, callback: str | None = None) -> str:
     """``bench``: the alias every row uses; ``bench-norepair``: the same with no repair round
-    (the plugin's default allows one), for calls sent before the end."""
+    (the plugin's default allows one), for calls sent before the end. ``callback``: another
+    callback instead of the plugin's (the do-nothing control)."""
 
     def entry(alias: str, toolcode: str) -> str:
         text = (
@@ -51,9 +74,19 @@ def config(upstream: str, plugin: bool) -> str:
 
     text = "model_list:\n" + entry("bench", "{enabled: true}")
     text += entry("bench-norepair", "{enabled: true, max_repair_rounds: 0}")
-    if plugin:
-        text += 'litellm_settings:\n  callbacks: ["litellm_toolcode.proxy_handler_instance"]\n'
+    callback = "litellm_toolcode.proxy_handler_instance" if plugin else callback
+    if callback:
+        text += f'litellm_settings:\n  callbacks: ["{callback}"]\n'
     return text + f"general_settings:\n  master_key: {MASTER_KEY}\n"
+
+
+def start(name: str, upstream: str, workdir: Path) -> Proxy:
+    """The ``plain``, ``plugin`` or ``noop`` (do-nothing callback) proxy."""
+    workdir.mkdir(parents=True)
+    if name == "noop":
+        (workdir / "noop_callback.py").write_text(NOOP_CALLBACK)  # found beside the config
+        return start_proxy(config(upstream, False, "noop_callback.noop_instance"), workdir)
+    return start_proxy(config(upstream, name == "plugin"), workdir)
 
 
 def tools(count: int) -> list[dict[str, Any]]:
@@ -161,15 +194,16 @@ def pct(values: list[float], q: float) -> float:
 
 async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
     rows = [
-        "| request | plain p50 ms | plugin p50 ms | p50 ratio | plain p99 ms | plugin p99 ms |",
-        "|---|---|---|---|---|---|",
+        "| request | plain p50 ms | plugin p50 ms | p50 ratio | plain p99 ms | plugin p99 ms "
+        "| do-nothing callback p50 ms | its ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     # The last row is a control: both upstreams stream the same prose in the same deltas, so
     # what differs is the plugin's own work per delta (a native call is one delta, its code ~8).
     shapes = [(n, stream, False) for n in (1, 20) for stream in (False, True)]
     for n_tools, stream, prose in [*shapes, (1, True, True)]:
         payload = body(n_tools, stream, prose)
-        times: dict[str, list[float]] = {"plain": [], "plugin": []}
+        times: dict[str, list[float]] = {name: [] for name in proxies}
         clients = {name: client_for(p) for name, p in proxies.items()}
         for name in times:  # warm-up: codegen cache, connections, LiteLLM's own caches
             for _ in range(20):
@@ -181,12 +215,13 @@ async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
             await c.aclose()
         plain, plugin = times["plain"], times["plugin"]
         p50a, p50b = statistics.median(plain) * 1e3, statistics.median(plugin) * 1e3
+        p50c = statistics.median(times["noop"]) * 1e3
         rows.append(
             f"| {n_tools} tool{'s' if n_tools > 1 else ''}, "
             f"{'stream' if stream else 'json'}{', prose' if prose else ''} | "
             f"{p50a:.1f} | {p50b:.1f} | "
             f"{p50b / p50a:.3f} | {pct(plain, 0.99) * 1e3:.1f} | "
-            f"{pct(plugin, 0.99) * 1e3:.1f} |"
+            f"{pct(plugin, 0.99) * 1e3:.1f} | {p50c:.1f} | {p50c / p50a:.3f} |"
         )
     return rows
 
@@ -230,7 +265,10 @@ async def paced(proxies: dict[str, Proxy], requests: int) -> list[str]:
 
 
 async def throughput(proxies: dict[str, Proxy], requests: int) -> list[str]:
-    rows = ["| clients | plain req/s | plugin req/s | ratio |", "|---|---|---|---|"]
+    rows = [
+        "| clients | plain req/s | plugin req/s | ratio | do-nothing callback req/s | its ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     payload = body(1, False)
     for concurrency in (1, 8, 32):
         rates = {}
@@ -248,7 +286,8 @@ async def throughput(proxies: dict[str, Proxy], requests: int) -> list[str]:
                 rates[name] = requests / (time.perf_counter() - start)
         rows.append(
             f"| {concurrency} | {rates['plain']:.0f} | {rates['plugin']:.0f} | "
-            f"{rates['plugin'] / rates['plain']:.3f} |"
+            f"{rates['plugin'] / rates['plain']:.3f} | {rates['noop']:.0f} | "
+            f"{rates['noop'] / rates['plain']:.3f} |"
         )
     return rows
 
@@ -286,7 +325,7 @@ async def memory_of(proxy: Proxy, total: int) -> dict[int, float]:
 
 
 async def memory(proxies: dict[str, Proxy], total: int) -> list[str]:
-    readings = {name: await memory_of(proxy, total) for name, proxy in proxies.items()}
+    readings = {name: await memory_of(proxies[name], total) for name in ("plain", "plugin")}
     plain, plugin = readings["plain"], readings["plugin"]
     return [
         "| requests | plain proxy RSS MiB | plugin proxy RSS MiB |",
@@ -309,8 +348,8 @@ async def main_async(args: argparse.Namespace) -> str:
     proxies: dict[str, Proxy] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for name in ("plain", "plugin"):
-                proxies[name] = start_proxy(config(url, name == "plugin"), Path(tmp) / name)
+            for name in ("plain", "plugin", "noop"):
+                proxies[name] = start(name, url, Path(tmp) / name)
             sections = [
                 "## Added latency (sequential requests, literal path)",
                 *await latency(proxies, args.requests),
