@@ -48,7 +48,9 @@ class Noop(CustomLogger):
     async def async_post_call_success_hook(self, data, user_api_key_dict, response):
         return None
 
-    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, data):
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict, response, request_data
+    ):
         async for chunk in response:
             yield chunk
 
