@@ -311,6 +311,28 @@ def test_first_word_waits_only_until_it_cannot_start_a_call() -> None:
     assert assembler.feed(" is a tool") == [StreamEvent("content", "get_weather is a tool")]
 
 
+@pytest.mark.parametrize(
+    ("first", "sent"),
+    [
+        ("The ", "The"),  # a Title-case word names no variable or namespace in model code
+        ("Sure", "Sure"),
+        ("Let me", "Let me"),
+        ("Paris.", "Paris."),
+        ("the ", None),  # may yet be `the = get_weather(`
+        ("result", None),
+        ("tools", None),  # may yet be `tools.get_weather(`
+        ("I ", None),  # one capital is no Title-case word: `I = get_weather(`
+        ("get_w", None),
+        ("x = (", None),  # a statement continued on the next line
+    ],
+)
+def test_a_first_delta_goes_out_at_once_unless_it_may_begin_code(
+    first: str, sent: str | None
+) -> None:
+    assembler = StreamAssembler(NAMES)
+    assert assembler.feed(first) == ([StreamEvent("content", sent)] if sent else [])
+
+
 def test_think_streams_as_reasoning_and_is_never_code() -> None:
     assembler = StreamAssembler(NAMES)
     assert assembler.feed("<thi") == []
