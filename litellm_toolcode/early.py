@@ -10,7 +10,8 @@ the :class:`~litellm_toolcode.stream.StreamAssembler` that tracks the fences.
 Why only fenced code: unfenced calls are only tool code while no fenced block holds any, which
 only the end can tell; inside a tool-code fence, later text can add calls but never change one
 already read (a literal call statement is complete at its newline). Code the literal path cannot
-read (loops, variables: the sandbox) stops early reading; the end reads the whole answer as
+read (loops, variables: the sandbox) stops early reading, and so do results of earlier calls in
+the history (a later line using one drops that call); the end reads the whole answer as
 always, and :func:`remaining` checks that it begins with the calls already sent.
 """
 
@@ -71,7 +72,9 @@ class EarlyCalls:
         self._choice = choice
         self._answered = answered
         self._read_to = 0  # the code span end last read
-        self._stopped = False
+        # A call whose result the history holds is dropped once a later line uses its result
+        # (results.py): with known results, later text can change earlier calls.
+        self._stopped = bool(answered is not None and answered.kernel_results)
         self.sent: tuple[ToolCall, ...] = ()
 
     def feed(self, assembler: StreamAssembler) -> Release | None:
