@@ -2,9 +2,15 @@
 on the same fake upstream (its own process, 127.0.0.1 only).
 
 - added latency, p50/p99, 1 tool and 20 tools, non-streaming and streaming (literal path);
+- on an upstream streaming at a model's pace (4 characters every 20 ms): the time to the first
+  prose token of a prose answer, and to the first tool-call delta of a three-call answer (plain
+  native streaming vs the plugin, with one repair round allowed and with none: only without
+  can calls go out before the answer ends, early.py);
 - throughput at 1, 8 and 32 concurrent clients;
-- proxy memory (RSS) after 100 and after N mixed requests.
+- proxy memory (RSS) after 100 and after N mixed requests, plain and plugin side by side.
 
+A third proxy is a control: LiteLLM with a callback that overrides the plugin's three hooks and
+does nothing in them, for the share of the cost that is LiteLLM's callback machinery itself.
 Plain LiteLLM passes the tools through and the upstream answers with a native tool call; with
 the plugin the upstream answers with the same call written as Python. Run:
 
@@ -30,20 +36,59 @@ import httpx
 from bench._report import write_report
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
 
+# A control, not a plugin: a CustomLogger overriding the plugin's three hooks with nothing in
+# them, for what merely being a callback on these paths costs in LiteLLM itself.
+NOOP_CALLBACK = """from litellm.integrations.custom_logger import CustomLogger
 
-def config(upstream: str, plugin: bool) -> str:
-    text = (
-        "model_list:\n"
-        "  - model_name: bench\n"
-        "    litellm_params:\n"
-        "      model: openai/fake-bench\n"
-        f"      api_base: {upstream}\n"
-        "      api_key: none\n"
-    )
-    if plugin:
-        text += "    model_info:\n      toolcode: {enabled: true}\n"
-        text += 'litellm_settings:\n  callbacks: ["litellm_toolcode.proxy_handler_instance"]\n'
+
+class Noop(CustomLogger):
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        return data
+
+    async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+        return None
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict, response, request_data
+    ):
+        async for chunk in response:
+            yield chunk
+
+
+noop_instance = Noop()
+"""
+
+
+def config(upstream: str, plugin: bool, callback: str | None = None) -> str:
+    """``bench``: the alias every row uses; ``bench-norepair``: the same with no repair round
+    (the plugin's default allows one), for calls sent before the end. ``callback``: another
+    callback instead of the plugin's (the do-nothing control)."""
+
+    def entry(alias: str, toolcode: str) -> str:
+        text = (
+            f"  - model_name: {alias}\n"
+            "    litellm_params:\n"
+            "      model: openai/fake-bench\n"
+            f"      api_base: {upstream}\n"
+            "      api_key: none\n"
+        )
+        return text + (f"    model_info:\n      toolcode: {toolcode}\n" if plugin else "")
+
+    text = "model_list:\n" + entry("bench", "{enabled: true}")
+    text += entry("bench-norepair", "{enabled: true, max_repair_rounds: 0}")
+    callback = "litellm_toolcode.proxy_handler_instance" if plugin else callback
+    if callback:
+        text += f'litellm_settings:\n  callbacks: ["{callback}"]\n'
     return text + f"general_settings:\n  master_key: {MASTER_KEY}\n"
+
+
+def start(name: str, upstream: str, workdir: Path) -> Proxy:
+    """The ``plain``, ``plugin`` or ``noop`` (do-nothing callback) proxy."""
+    workdir.mkdir(parents=True)
+    if name == "noop":
+        (workdir / "noop_callback.py").write_text(NOOP_CALLBACK)  # found beside the config
+        return start_proxy(config(upstream, False, "noop_callback.noop_instance"), workdir)
+    return start_proxy(config(upstream, name == "plugin"), workdir)
 
 
 def tools(count: int) -> list[dict[str, Any]]:
@@ -84,10 +129,12 @@ def tools(count: int) -> list[dict[str, Any]]:
     return [first, *others]
 
 
-def body(n_tools: int, stream: bool, prose: bool = False) -> dict[str, Any]:
-    text = "What's the weather in Paris?" + (" [prose]" if prose else "")
+def body(
+    n_tools: int, stream: bool, prose: bool = False, tags: str = "", model: str = "bench"
+) -> dict[str, Any]:
+    text = "What's the weather in Paris?" + (" [prose]" if prose else "") + tags
     payload: dict[str, Any] = {
-        "model": "bench",
+        "model": model,
         "messages": [{"role": "user", "content": text}],
         "tools": tools(n_tools),
     }
@@ -112,6 +159,27 @@ async def one(client: httpx.AsyncClient, payload: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
+async def first(
+    client: httpx.AsyncClient, payload: dict[str, Any], field: str
+) -> tuple[float, float]:
+    """(seconds to the first delta carrying ``field``: content or tool_calls, to the end)."""
+    start = time.perf_counter()
+    seen = None
+    async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"])
+            if seen is None and any((c.get("delta") or {}).get(field) for c in chunk["choices"]):
+                seen = time.perf_counter() - start
+    if seen is None:
+        raise RuntimeError(f"no {field} delta in the stream of {payload['model']}")
+    return seen, time.perf_counter() - start
+
+
 def client_for(proxy: Proxy) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=proxy.url,
@@ -128,35 +196,81 @@ def pct(values: list[float], q: float) -> float:
 
 async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
     rows = [
-        "| request | plain p50 ms | plugin p50 ms | p50 ratio | plain p99 ms | plugin p99 ms |",
+        "| request | plain p50 ms | plugin p50 ms | p50 ratio | plain p99 ms | plugin p99 ms "
+        "| do-nothing callback p50 ms | its ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    # The last row is a control: both upstreams stream the same prose in the same deltas, so
+    # what differs is the plugin's own work per delta (a native call is one delta, its code ~8).
+    shapes = [(n, stream, False) for n in (1, 20) for stream in (False, True)]
+    for n_tools, stream, prose in [*shapes, (1, True, True)]:
+        payload = body(n_tools, stream, prose)
+        times: dict[str, list[float]] = {name: [] for name in proxies}
+        clients = {name: client_for(p) for name, p in proxies.items()}
+        for name in times:  # warm-up: codegen cache, connections, LiteLLM's own caches
+            for _ in range(20):
+                await one(clients[name], payload)
+        for _ in range(requests):  # interleaved, so drift hits both alike
+            for name in times:
+                times[name].append(await one(clients[name], payload))
+        for c in clients.values():
+            await c.aclose()
+        plain, plugin = times["plain"], times["plugin"]
+        p50a, p50b = statistics.median(plain) * 1e3, statistics.median(plugin) * 1e3
+        p50c = statistics.median(times["noop"]) * 1e3
+        rows.append(
+            f"| {n_tools} tool{'s' if n_tools > 1 else ''}, "
+            f"{'stream' if stream else 'json'}{', prose' if prose else ''} | "
+            f"{p50a:.1f} | {p50b:.1f} | "
+            f"{p50b / p50a:.3f} | {pct(plain, 0.99) * 1e3:.1f} | "
+            f"{pct(plugin, 0.99) * 1e3:.1f} | {p50c:.1f} | {p50c / p50a:.3f} |"
+        )
+    return rows
+
+
+async def paced(proxies: dict[str, Proxy], requests: int) -> list[str]:
+    rows = [
+        "| answer | proxy (alias) | first p50 ms | first p90 ms | end p50 ms | first ratio |",
         "|---|---|---|---|---|---|",
     ]
-    for n_tools in (1, 20):
-        for stream in (False, True):
-            payload = body(n_tools, stream)
-            times: dict[str, list[float]] = {"plain": [], "plugin": []}
-            clients = {name: client_for(p) for name, p in proxies.items()}
-            for name in times:  # warm-up: codegen cache, connections, LiteLLM's own caches
-                for _ in range(20):
-                    await one(clients[name], payload)
-            for _ in range(requests):  # interleaved, so drift hits both alike
-                for name in times:
-                    times[name].append(await one(clients[name], payload))
-            for c in clients.values():
-                await c.aclose()
-            plain, plugin = times["plain"], times["plugin"]
-            p50a, p50b = statistics.median(plain) * 1e3, statistics.median(plugin) * 1e3
+    cases = [
+        ("prose: first content", "content", body(1, True, True, " [paced]"), ["bench"]),
+        (
+            "3 calls: first tool-call delta",
+            "tool_calls",
+            body(1, True, False, " [paced] [three]"),
+            ["bench", "bench-norepair"],
+        ),
+    ]
+    for label, field, payload, plugin_aliases in cases:
+        runs = [("plain", "bench"), *(("plugin", alias) for alias in plugin_aliases)]
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {run: [] for run in runs}
+        clients = {name: client_for(p) for name, p in proxies.items()}
+        for _ in range(requests + 3):  # interleaved, so drift hits all alike; 3 to warm up
+            for name, alias in runs:
+                times[name, alias].append(
+                    await first(clients[name], {**payload, "model": alias}, field)
+                )
+        for c in clients.values():
+            await c.aclose()
+        firsts = {run: [f for f, _ in pairs[3:]] for run, pairs in times.items()}
+        base = statistics.median(firsts["plain", "bench"])
+        for run, values in firsts.items():
+            p50 = statistics.median(values)
+            end = statistics.median(t for _, t in times[run][3:])
+            ratio = "" if run[0] == "plain" else f"{p50 / base:.2f}"
             rows.append(
-                f"| {n_tools} tool{'s' if n_tools > 1 else ''}, "
-                f"{'stream' if stream else 'json'} | {p50a:.1f} | {p50b:.1f} | "
-                f"{p50b / p50a:.3f} | {pct(plain, 0.99) * 1e3:.1f} | "
-                f"{pct(plugin, 0.99) * 1e3:.1f} |"
+                f"| {label} | {run[0]} ({run[1]}) | {p50 * 1e3:.1f} | "
+                f"{pct(values, 0.9) * 1e3:.1f} | {end * 1e3:.1f} | {ratio} |"
             )
     return rows
 
 
 async def throughput(proxies: dict[str, Proxy], requests: int) -> list[str]:
-    rows = ["| clients | plain req/s | plugin req/s | ratio |", "|---|---|---|---|"]
+    rows = [
+        "| clients | plain req/s | plugin req/s | ratio | do-nothing callback req/s | its ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     payload = body(1, False)
     for concurrency in (1, 8, 32):
         rates = {}
@@ -174,7 +288,8 @@ async def throughput(proxies: dict[str, Proxy], requests: int) -> list[str]:
                 rates[name] = requests / (time.perf_counter() - start)
         rows.append(
             f"| {concurrency} | {rates['plain']:.0f} | {rates['plugin']:.0f} | "
-            f"{rates['plugin'] / rates['plain']:.3f} |"
+            f"{rates['plugin'] / rates['plain']:.3f} | {rates['noop']:.0f} | "
+            f"{rates['noop'] / rates['plain']:.3f} |"
         )
     return rows
 
@@ -186,7 +301,7 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def memory(proxy: Proxy, total: int) -> list[str]:
+async def memory_of(proxy: Proxy, total: int) -> dict[int, float]:
     mix = [body(1, False), body(20, False), body(1, True), body(20, True), body(1, False, True)]
     done = 0
     readings = {}
@@ -208,11 +323,17 @@ async def memory(proxy: Proxy, total: int) -> list[str]:
         readings[100] = rss_mib(proxy.process.pid)
         await run(total - 100)
         readings[total] = rss_mib(proxy.process.pid)
+    return readings
+
+
+async def memory(proxies: dict[str, Proxy], total: int) -> list[str]:
+    readings = {name: await memory_of(proxies[name], total) for name in ("plain", "plugin")}
+    plain, plugin = readings["plain"], readings["plugin"]
     return [
-        "| requests | plugin proxy RSS MiB |",
-        "|---|---|",
-        *(f"| {n} | {mib:.1f} |" for n, mib in readings.items()),
-        f"| growth | {readings[total] - readings[100]:+.1f} |",
+        "| requests | plain proxy RSS MiB | plugin proxy RSS MiB |",
+        "|---|---|---|",
+        *(f"| {n} | {plain[n]:.1f} | {plugin[n]:.1f} |" for n in plain),
+        f"| growth | {plain[total] - plain[100]:+.1f} | {plugin[total] - plugin[100]:+.1f} |",
     ]
 
 
@@ -229,17 +350,20 @@ async def main_async(args: argparse.Namespace) -> str:
     proxies: dict[str, Proxy] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for name in ("plain", "plugin"):
-                proxies[name] = start_proxy(config(url, name == "plugin"), Path(tmp) / name)
+            for name in ("plain", "plugin", "noop"):
+                proxies[name] = start(name, url, Path(tmp) / name)
             sections = [
                 "## Added latency (sequential requests, literal path)",
                 *await latency(proxies, args.requests),
+                "",
+                f"## Paced upstream ({args.paced_requests} requests per row, streaming)",
+                *await paced(proxies, args.paced_requests),
                 "",
                 f"## Throughput ({args.throughput_requests} requests, 1 tool, non-streaming)",
                 *await throughput(proxies, args.throughput_requests),
                 "",
                 "## Memory (mixed: 1/20 tools, json/stream, prose)",
-                *await memory(proxies["plugin"], args.memory_requests),
+                *await memory(proxies, args.memory_requests),
             ]
     finally:
         for proxy in proxies.values():
@@ -259,6 +383,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--throughput-requests", type=int, default=600)
+    parser.add_argument("--paced-requests", type=int, default=30)
     parser.add_argument("--memory-requests", type=int, default=10_000)
     args = parser.parse_args()
     write_report("latency", asyncio.run(main_async(args)))

@@ -2,7 +2,9 @@
 
 Requests that carry native ``tools`` get a native tool call to the first tool; code-mode
 requests (our plugin) get the same call written as Python; requests whose last message says
-"[prose]" get prose. Run: python -m bench.upstream_server PORT
+"[prose]" get prose. "[three]" asks for three calls instead of one, "[paced]" streams at a
+model's pace (4 characters, or a piece of a native call, every 20 ms).
+Run: python -m bench.upstream_server PORT
 """
 
 from __future__ import annotations
@@ -14,24 +16,34 @@ from typing import Any
 from tests.fake_upstream import FakeUpstream, Responder, Scripted
 
 PROSE = "The weather in Paris is mild today, around 18 degrees with a light breeze."
+CITIES = ("Paris", "Oslo", "Rome")
+PACE_SECONDS = 0.02  # "[paced]": 4 characters every 20 ms, a model's pace
+
+
+def _code(cities: tuple[str, ...]) -> str:
+    calls = "".join(f"get_weather(location='{city}')\n" for city in cities)
+    return f"```python\n# tool: get_weather\n{calls}```"
 
 
 def respond(body: dict[str, Any]) -> Scripted:
     last = str((body.get("messages") or [{}])[-1].get("content"))
+    pace = {"chunk_size": 4, "chunk_delay": PACE_SECONDS} if "[paced]" in last else {}
     if "[prose]" in last:
-        return Scripted(content=PROSE, chunk_size=8)
+        return Scripted(content=PROSE, **{"chunk_size": 8, **pace})
+    cities = CITIES if "[three]" in last else CITIES[:1]
     tools = body.get("tools")
     if tools:
         name = tools[0]["function"]["name"]
-        call = {
-            "id": "call_native",
-            "type": "function",
-            "function": {"name": name, "arguments": '{"location": "Paris"}'},
-        }
-        return Scripted(tool_calls=[call])
-    return Scripted(
-        content="```python\n# tool: get_weather\nget_weather(location='Paris')\n```", chunk_size=8
-    )
+        calls = [
+            {
+                "id": f"call_native_{n}",
+                "type": "function",
+                "function": {"name": name, "arguments": f'{{"location": "{city}"}}'},
+            }
+            for n, city in enumerate(cities)
+        ]
+        return Scripted(tool_calls=calls, **pace)
+    return Scripted(content=_code(cities), **{"chunk_size": 8, **pace})
 
 
 def serve_forever(port: int, responder: Responder) -> None:

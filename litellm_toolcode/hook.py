@@ -18,6 +18,7 @@ from . import logs, sandbox
 from .answer import Choice, Executor
 from .bounds import off_loop
 from .config import AliasSettings, settings_for
+from .early import EarlyCalls, early_calls_allowed, remaining
 from .errors import ConfigError, ModelOutputError, ToolcodeError
 from .extract import start_in_thought
 from .grammar import GRAMMAR_FIELDS
@@ -176,6 +177,14 @@ def _executor(data: Mapping[str, Any], settings: AliasSettings) -> Executor:
     return sandbox.executor(lambda **facts: _record(data, **facts), settings.gateway())
 
 
+async def _early_calls(state: Mapping[str, Any]) -> EarlyCalls | None:
+    """The reader of calls sent before the end, when no repair round can follow (early.py)."""
+    if not early_calls_allowed(state["settings"]):
+        return None
+    toolset = await request_toolset(state)
+    return EarlyCalls(toolset, Choice(**state["choice"]), request_answered(state, toolset))
+
+
 def _warm(settings: AliasSettings) -> None:
     try:
         gateway = settings.gateway()
@@ -254,8 +263,10 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
             return
         # Progressive: prose is sent as it arrives, possible code is held until it is known
         # (stream.py); calls go out once the whole answer is settled, exactly as without
-        # streaming. Upstream reasoning deltas pass through as they come.
+        # streaming, or as each is read when no repair round can follow (early.py). Upstream
+        # reasoning deltas pass through as they come.
         assembler = stream_assembler(state)
+        early = await _early_calls(state)
         writer: StreamWriter | None = None
         usage_chunk: ModelResponseStream | None = None
         async for chunk in response:
@@ -272,6 +283,11 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
                 yield writer.upstream_reasoning(delta.reasoning_content)
             for event in assembler.feed(delta.content or ""):
                 yield writer.text(event)
+            release = early.feed(assembler) if early is not None else None
+            if release is not None:
+                for position, call in enumerate(release.calls, release.position):
+                    for out in writer.call(position, call):
+                        yield out
         if writer is None:
             raise _proxy_error(ModelOutputError("The upstream model returned no choices."))
         usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
@@ -280,9 +296,14 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         # No await between the last upstream chunk and _settle: its spend-log facts must land.
         settled = await _settle(assembler.text, request_data, state, usage)
         reply = settled.reply
+        sent = early.sent if early is not None else ()
+        try:
+            remaining(reply.tool_calls, sent)
+        except ToolcodeError as exc:
+            raise _proxy_error(exc) from None
         for event in assembler.finish(reply.content, reply.reasoning):
             yield writer.text(event)
-        for chunk in writer.calls(reply):
+        for chunk in writer.calls(reply, sent):
             yield chunk
         if usage_chunk is not None:
             usage_chunk.choices = []

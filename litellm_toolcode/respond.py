@@ -14,7 +14,7 @@ from litellm.types.utils import (
     StreamingChoices,
 )
 
-from .answer import Reply
+from .answer import Reply, ToolCall
 from .stream import StreamEvent
 
 __all__ = ["StreamWriter", "apply_reply"]
@@ -83,21 +83,24 @@ class StreamWriter:
         self._think_reasoning = True
         return self.chunk(Delta(reasoning_content=text))
 
-    def calls(self, reply: Reply) -> Iterator[ModelResponseStream]:
-        """Each call as OpenAI streams it (index, id, type and name, then the arguments), then
-        the finish reason. All of it is built before the first chunk is sent: never half a call."""
+    def call(self, position: int, call: ToolCall) -> list[ModelResponseStream]:
+        """One call as OpenAI streams it: index, id, type and name, then the arguments."""
+        head = ChatCompletionDeltaToolCall(
+            index=position,
+            id=call.id,
+            type="function",
+            function=Function(name=call.name, arguments=""),
+        )
+        body = ChatCompletionDeltaToolCall(
+            index=position, function=Function(arguments=call.arguments)
+        )
+        return [self.chunk(Delta(tool_calls=[head])), self.chunk(Delta(tool_calls=[body]))]
+
+    def calls(self, reply: Reply, sent: tuple[ToolCall, ...] = ()) -> Iterator[ModelResponseStream]:
+        """The reply's calls after the ``sent`` ones (early.py checked they begin it), then the
+        finish reason. All of it is built before the first chunk is sent: never half a call."""
         chunks = []
-        for position, call in enumerate(reply.tool_calls):
-            head = ChatCompletionDeltaToolCall(
-                index=position,
-                id=call.id,
-                type="function",
-                function=Function(name=call.name, arguments=""),
-            )
-            chunks.append(self.chunk(Delta(tool_calls=[head])))
-            body = ChatCompletionDeltaToolCall(
-                index=position, function=Function(arguments=call.arguments)
-            )
-            chunks.append(self.chunk(Delta(tool_calls=[body])))
+        for position in range(len(sent), len(reply.tool_calls)):
+            chunks += self.call(position, reply.tool_calls[position])
         chunks.append(self.chunk(Delta(), finish_reason=reply.finish_reason))
         return iter(chunks)

@@ -54,7 +54,12 @@ _TAGS = ("<think>", "</think>")
 # The same line shapes extract.py treats as a fence opening and a tool marker.
 _FENCE_OPEN = regex.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*[^`\n]*?[ \t]*")
 _MARKER = regex.compile(r"#\s*tool\s*:", regex.IGNORECASE)
-_PREFIX = r"(?:await\s+)?(?:\w+\s*=\s*)?(?:await\s+)?(?:print\s*\(\s*)?(?:await\s+)?"
+# A name code assigns to or calls through: not a Title-case word ("The", "Sure"), so a sentence's
+# first word goes out with its delta. Model code names variables and namespaces in lower case
+# (PEP 8); a line like `Result = f(...)` would be sent as prose and the final answer follow it
+# after a paragraph break (finish).
+_NAME = r"(?![A-Z][a-z])\w+"
+_PREFIX = rf"(?:await\s+)?(?:{_NAME}\s*=\s*)?(?:await\s+)?(?:print\s*\(\s*)?(?:await\s+)?"
 
 _Mode = Literal["normal", "think", "fence", "held", "frozen"]
 
@@ -66,10 +71,10 @@ def _call_starts(names: frozenset[str]) -> tuple[regex.Pattern[str], ...]:
         return ()
     alternatives = "|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True))
     return (
-        regex.compile(rf"{_PREFIX}(?:\(\s*)*(?:\w+\.)?(?:{alternatives})\s*[(\\]"),
+        regex.compile(rf"{_PREFIX}(?:\(\s*)*(?:{_NAME}\.)?(?:{alternatives})\s*[(\\]"),
         # a statement continued on the next line: `x = (`, `x = \`, `print(`, `await \`
         regex.compile(
-            r"(?:\w+\s*=\s*(?:await\b\s*)?|await\b\s*|print\s*\(\s*(?:await\b\s*)?)+"
+            rf"(?:{_NAME}\s*=\s*(?:await\b\s*)?|await\b\s*|print\s*\(\s*(?:await\b\s*)?)+"
             r"[(\\]?\s*$"
         ),
     )
@@ -97,7 +102,8 @@ class StreamAssembler:
 
     ``function_names`` are the code names of the tools (``Toolset.signatures``), empty when
     ``tool_choice`` is ``"none"``. ``hold_all`` sends nothing before the end (for answers that
-    must call a tool: prose alone would be thrown away by a repair round).
+    must call a tool: prose alone would be thrown away by a repair round); it still scans, so
+    ``code_span`` follows the fenced blocks either way.
     """
 
     def __init__(
@@ -113,13 +119,16 @@ class StreamAssembler:
         self._cr = False
         self._pos = 0  # where scanning resumes
         self._line_start = True
-        self._mode: _Mode = "frozen" if hold_all else "normal"
+        # hold_all still scans (code_span), it only sends nothing before the end.
+        self._hold_all = hold_all
+        self._mode: _Mode = "normal"
         self._fence = ""
         self._fence_start = 0
         self._after_fence: _Mode = "normal"
         self._code_seen = False  # a fenced block held tool code: no unfenced code any more
         self._tags_seen = False
         self._safe = 0
+        self._code_span: tuple[int, int] | None = None  # the latest fenced block read so far
         self._checked = 0  # the safe end when content/reasoning were last computed
         # Appending shortcut (no split_answer per delta): the kinds of text the safe end moved
         # over since the last release, the kind of the last non-blank text since anything else,
@@ -141,6 +150,17 @@ class StreamAssembler:
         """Text received but not yet released (for tests and logs)."""
         return self._text[self._safe :]
 
+    @property
+    def code_span(self) -> tuple[int, int] | None:
+        """(start, end) in ``scanned`` of the latest fenced block up to its last complete line
+        (the whole block once it closed), for reading calls before the end (early.py)."""
+        return self._code_span
+
+    @property
+    def scanned(self) -> str:
+        """The text as scanned (newlines normalized): ``code_span`` indexes into it."""
+        return self._text
+
     def feed(self, delta: str) -> list[StreamEvent]:
         """Take the next content delta; return what may be sent now."""
         if not delta:
@@ -160,7 +180,7 @@ class StreamAssembler:
             delta = delta[:-1]
         self._text += delta.replace("\r\n", "\n").replace("\r", "\n")
         self._scan()
-        return self._release()
+        return [] if self._hold_all else self._release()
 
     def finish(self, content: str | None, reasoning: str | None) -> list[StreamEvent]:
         """The rest of the settled reply, after everything :meth:`feed` sent."""
@@ -259,6 +279,7 @@ class StreamAssembler:
                 if closes_fence(line, self._fence):
                     self._close_fence(newline + 1)
                     return
+                self._code_span = (self._fence_start, newline + 1)
             elif THINK_TAG.search(line):
                 self._mode = "frozen"  # a thought after held unfenced code: wait for the end
                 return
@@ -279,6 +300,7 @@ class StreamAssembler:
 
     def _close_fence(self, end: int) -> None:
         block = self._text[self._fence_start : end]
+        self._code_span = (self._fence_start, end)
         if split_answer(block, self._names).code is not None:
             self._code_seen = True
         self._pos = end

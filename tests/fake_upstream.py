@@ -57,7 +57,9 @@ class Scripted:
     # Streaming: after this many content characters, wait until ``gate`` lets the rest go.
     pause_after: int | None = None
     gate: Gate | None = field(default=None, compare=False)
-    chunk_delay: float = 0.0  # streaming: seconds before each content delta (a model's pace)
+    # streaming: seconds before each content delta (a model's pace), and before each piece of a
+    # native tool call, which then streams its arguments ``chunk_size`` characters at a time
+    chunk_delay: float = 0.0
 
 
 Responder = Callable[[dict[str, Any]], Scripted]
@@ -188,7 +190,18 @@ class _Handler(BaseHTTPRequestHandler):
             if piece:
                 send(delta({"content": piece}))
         for index, call in enumerate(answer.tool_calls or []):
-            send(delta({"tool_calls": [{"index": index, **call}]}))
+            if not answer.chunk_delay:
+                send(delta({"tool_calls": [{"index": index, **call}]}))
+                continue
+            # At a model's pace: the name first, then the arguments a few characters at a time.
+            arguments = call["function"]["arguments"]
+            head = {**call, "function": {**call["function"], "arguments": ""}}
+            time.sleep(answer.chunk_delay)
+            send(delta({"tool_calls": [{"index": index, **head}]}))
+            for start in range(0, len(arguments), answer.chunk_size):
+                time.sleep(answer.chunk_delay)
+                piece = arguments[start : start + answer.chunk_size]
+                send(delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         send(delta({}, _finish(answer)))
         if (body.get("stream_options") or {}).get("include_usage"):
             send({**base, "choices": [], "usage": _usage(answer)})

@@ -59,7 +59,8 @@ TABLE: list[tuple[str, str]] = [
     ("# tool: get_weather\nget_weather(location='Lima')", ""),
     ("# tool: none\nParis is the capital.", ""),
     (fence("# tool: none") + "\n\nParis is the capital.", "Paris is the capital."),
-    (fence("# tool: none", "print('hi')") + "\nDone.", "```python\nprint('hi')\n```"),
+    # A Title-case first word is no name code would assign to or call through: sent at once.
+    (fence("# tool: none", "print('hi')") + "\nDone.", "```python\nprint('hi')\n```\nDone."),
     (
         "get_weather(location='A') is what I would call.\n"
         + fence("get_weather(location='B')")
@@ -110,7 +111,7 @@ TABLE: list[tuple[str, str]] = [
     ),
     (
         "HTML:\n" + fence("<think>", "</think>", lang="html") + "\nEnd.",
-        "HTML:\n```html\n<think>\n</think>\n```",  # "End." may yet be "End.get_time("
+        "HTML:\n```html\n<think>\n</think>\n```\nEnd.",
     ),
     ("Checking:\n```python\nget_weather(location='<think>", "Checking:"),
     # Rare shapes that wait for the end: a tag on a fence's opening line, after held code.
@@ -308,6 +309,28 @@ def test_first_word_waits_only_until_it_cannot_start_a_call() -> None:
     assert assembler.feed("get") == []
     assert assembler.feed("_weather") == []
     assert assembler.feed(" is a tool") == [StreamEvent("content", "get_weather is a tool")]
+
+
+@pytest.mark.parametrize(
+    ("first", "sent"),
+    [
+        ("The ", "The"),  # a Title-case word names no variable or namespace in model code
+        ("Sure", "Sure"),
+        ("Let me", "Let me"),
+        ("Paris.", "Paris."),
+        ("the ", None),  # may yet be `the = get_weather(`
+        ("result", None),
+        ("tools", None),  # may yet be `tools.get_weather(`
+        ("I ", None),  # one capital is no Title-case word: `I = get_weather(`
+        ("get_w", None),
+        ("x = (", None),  # a statement continued on the next line
+    ],
+)
+def test_a_first_delta_goes_out_at_once_unless_it_may_begin_code(
+    first: str, sent: str | None
+) -> None:
+    assembler = StreamAssembler(NAMES)
+    assert assembler.feed(first) == ([StreamEvent("content", sent)] if sent else [])
 
 
 def test_think_streams_as_reasoning_and_is_never_code() -> None:
