@@ -36,10 +36,11 @@ def early_calls_allowed(settings: Mapping[str, Any]) -> bool:
     """Whether no repair round can follow an answer of this alias, so its calls may go out as
     they are read. ``settings``: ``AliasSettings.model_dump()``, as the pre-call hook left it.
 
-    The one place to extend: a grammar that constrains the answer (``grammar``, once config.py
-    has it) makes rounds moot too.
+    Only ``max_repair_rounds: 0``. A grammar (``grammar``) does not make rounds moot: it cannot
+    say which arguments are required, nor patterns or bounds, so a constrained answer can still
+    fail validation and get a round that replaces calls already sent.
     """
-    return settings.get("max_repair_rounds") == 0 or bool(settings.get("grammar"))
+    return settings.get("max_repair_rounds") == 0
 
 
 @dataclass(frozen=True)

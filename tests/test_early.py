@@ -25,8 +25,11 @@ from tests.test_stream import NAMES, TOOLSET, fence
     [
         ({"max_repair_rounds": 0}, True),
         ({"max_repair_rounds": 1}, False),
-        ({"max_repair_rounds": 2, "grammar": True}, True),  # once config.py has the setting
-        ({"max_repair_rounds": 1, "grammar": False}, False),
+        # a grammar cannot make required arguments or bounds hold: rounds can still follow
+        ({"max_repair_rounds": 1, "grammar": "gbnf"}, False),
+        ({"max_repair_rounds": 0, "grammar": "gbnf"}, True),
+        ({"max_repair_rounds": 1, "grammar": "none"}, False),
+        ({"max_repair_rounds": 0, "grammar": "none"}, True),
         ({}, False),
     ],
 )
