@@ -24,8 +24,6 @@ import asyncio
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,8 +31,9 @@ from typing import Any
 
 import httpx
 
+from bench import upstream_server
 from bench._report import write_report
-from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
+from tests.conftest import MASTER_KEY, Proxy, start_proxy, stop_proxy
 
 # A control, not a plugin: a CustomLogger overriding the plugin's three hooks with nothing in
 # them, for what merely being a callback on these paths costs in LiteLLM itself.
@@ -338,15 +337,7 @@ async def memory(proxies: dict[str, Proxy], total: int) -> list[str]:
 
 
 async def main_async(args: argparse.Namespace) -> str:
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream_server", str(port)],
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
-    )
-    assert upstream.stdout is not None
-    upstream.stdout.readline()
-    url = f"http://127.0.0.1:{port}/v1"
+    upstream, url = upstream_server.spawn()
     proxies: dict[str, Proxy] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import upstream_server
 from bench._report import write_report
 from bench.latency import body, client_for, config, one
-from tests.conftest import Proxy, free_port, start_proxy, stop_proxy
+from tests.conftest import Proxy, start_proxy, stop_proxy
 
 IDLE = ("select", "epoll", "poll (selectors", "_worker (concurrent", "wait (threading")
 
@@ -97,15 +98,7 @@ async def load(proxy: Proxy, kind: str, seconds: float) -> int:
 
 async def main_async(args: argparse.Namespace, out_dir: Path) -> str:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream_server", str(port)],
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).parent.parent,
-    )
-    assert upstream.stdout is not None
-    upstream.stdout.readline()
-    url = f"http://127.0.0.1:{port}/v1"
+    upstream, url = upstream_server.spawn()
     proxies: dict[str, Proxy] = {}
     sections = []
     try:

@@ -9,10 +9,13 @@ Run: python -m bench.upstream_server PORT
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port
 from tests.fake_upstream import FakeUpstream, Responder, Scripted
 
 PROSE = "The weather in Paris is mild today, around 18 degrees with a light breeze."
@@ -55,6 +58,22 @@ def serve_forever(port: int, responder: Responder) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+
+
+def spawn() -> tuple[subprocess.Popen[bytes], str]:
+    """This server as its own process on a free port, once it says it listens:
+    (the process, its OpenAI base URL). The caller terminates it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream_server", str(port)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != b"ready":
+        process.kill()
+        raise RuntimeError(f"the fake upstream did not start (exit code {process.wait()})")
+    return process, f"http://127.0.0.1:{port}/v1"
 
 
 def main() -> None:
