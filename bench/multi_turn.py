@@ -166,7 +166,7 @@ def _ask(
         body |= {"model": accuracy.serve.MODEL_ALIAS}
         body["messages"] = accuracy.json_prompt(messages, case.tools)
     else:
-        body |= {"model": "coder" if mode == "code" else accuracy.serve.MODEL_ALIAS}
+        body |= {"model": "coder" if mode.startswith("code") else accuracy.serve.MODEL_ALIAS}
         body |= {"messages": messages, "tools": case.tools, "tool_choice": "auto"}
     try:
         return accuracy.ask(client, f"{base}/chat/completions", body, headers)
@@ -206,7 +206,7 @@ def _feed_back(
             "role": "assistant",
             # llama.cpp answers 500 to content null beside tool_calls (design.md section 7);
             # clients of the proxy send null, as the openai SDK does.
-            "content": message.get("content") or (None if mode == "code" else ""),
+            "content": message.get("content") or (None if mode.startswith("code") else ""),
             "tool_calls": [
                 {
                     "id": call_id,
@@ -366,8 +366,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    if set(modes) - set(accuracy.MODES):
-        parser.error(f"unknown modes: {sorted(set(modes) - set(accuracy.MODES))}")
+    known = {*accuracy.MODES, *accuracy.GRAMMAR_MODES}  # code+gbnf: code mode with the grammar
+    if set(modes) - known:
+        parser.error(f"unknown modes: {sorted(set(modes) - known)}")
     accuracy.ensure_bfcl()
     cases = load_cases(args.cases, args.seed)
     if args.only:
