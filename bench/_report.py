@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -16,3 +21,16 @@ def write_report(name: str, report: str) -> Path:
     print(report)
     print(f"written to {out}")
     return out
+
+
+async def sse_chunks(client: httpx.AsyncClient, payload: dict[str, Any]) -> AsyncIterator[Any]:
+    """The chat-completion chunks of one streamed request; an error event raises."""
+    async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"])
+            yield chunk

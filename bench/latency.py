@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from bench import upstream_server
-from bench._report import write_report
+from bench._report import sse_chunks, write_report
 from tests.conftest import MASTER_KEY, Proxy, start_proxy, stop_proxy
 
 # A control, not a plugin: a CustomLogger overriding the plugin's three hooks with nothing in
@@ -164,16 +164,9 @@ async def first(
     """(seconds to the first delta carrying ``field``: content or tool_calls, to the end)."""
     start = time.perf_counter()
     seen = None
-    async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"])
-            if seen is None and any((c.get("delta") or {}).get(field) for c in chunk["choices"]):
-                seen = time.perf_counter() - start
+    async for chunk in sse_chunks(client, payload):
+        if seen is None and any((c.get("delta") or {}).get(field) for c in chunk["choices"]):
+            seen = time.perf_counter() - start
     if seen is None:
         raise RuntimeError(f"no {field} delta in the stream of {payload['model']}")
     return seen, time.perf_counter() - start

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -32,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench._report import write_report
+from bench._report import sse_chunks, write_report
 from bench.upstream_server import serve_forever
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
 from tests.fake_upstream import Scripted
@@ -101,19 +100,12 @@ async def one(client: httpx.AsyncClient, alias: str, tag: str) -> tuple[float, f
     start = time.perf_counter()
     first = None
     content = []
-    async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"])
-            for choice in chunk.get("choices") or []:
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    first = first if first is not None else time.perf_counter() - start
-                    content.append(text)
+    async for chunk in sse_chunks(client, payload):
+        for choice in chunk.get("choices") or []:
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                first = first if first is not None else time.perf_counter() - start
+                content.append(text)
     if first is None:
         raise RuntimeError(f"{alias} {tag}: no content")
     return first, time.perf_counter() - start, "".join(content)
