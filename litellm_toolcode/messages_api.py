@@ -91,6 +91,7 @@ def _chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("temperature", "top_p", "max_tokens"):
         if data.get(key) is not None:
             view[key] = data[key]
+    view.update({k: data[k] for k in GRAMMAR_FIELDS if k in data})  # repair rounds keep it
     return view
 
 

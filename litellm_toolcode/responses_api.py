@@ -123,6 +123,8 @@ def chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
             view[key] = data[key]
     if data.get("max_output_tokens") is not None:
         view["max_tokens"] = data["max_output_tokens"]
+    extra = data.get("extra_body") or {}  # the grammar, where the rewrite put it
+    view.update({k: extra[k] for k in GRAMMAR_FIELDS if k in extra})  # repair rounds keep it
     return view
 
 

@@ -5,6 +5,7 @@ for aliases without the setting or without the plugin, or for requests without t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -137,3 +138,56 @@ def test_the_other_endpoints_send_the_grammar_too(
     assert reply.status_code == 200, reply.text
     assert [b["type"] for b in reply.json()["content"]] == ["tool_use"]
     assert problems(messages.seen[0]["ebnf"]) == ""
+
+
+def _messages(client: openai.OpenAI, key: str, stream: bool) -> list[str]:
+    """A /v1/messages request; the names of the tool_use blocks (or events) it answered."""
+    body = {
+        "model": "g-gbnf",
+        "max_tokens": 100,
+        "stream": stream,
+        "tools": [{"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}],
+        "messages": [{"role": "user", "content": f"weather? [{key}]"}],
+    }
+    reply = httpx.post(
+        f"{str(client.base_url).rstrip('/')}/messages",
+        headers={"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"},
+        json=body,
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    if not stream:
+        return [b["name"] for b in reply.json()["content"] if b["type"] == "tool_use"]
+    names = []
+    for line in reply.text.splitlines():
+        block = json.loads(line[5:]).get("content_block", {}) if line.startswith("data:") else {}
+        if block.get("type") == "tool_use":
+            names.append(block["name"])
+    return names
+
+
+def _responses(client: openai.OpenAI, key: str, stream: bool) -> list[str]:
+    """A /v1/responses request; the names of the function_call items it answered."""
+    weather: Any = {"type": "function", **WEATHER["function"]}
+    kwargs: dict[str, Any] = {"model": "g-gbnf", "input": f"weather? [{key}]", "tools": [weather]}
+    if not stream:
+        response = client.responses.create(**kwargs)
+        return [i.name for i in response.output if i.type == "function_call"]
+    names = []
+    for event in client.responses.create(stream=True, **kwargs):
+        if event.type == "response.output_item.done" and event.item.type == "function_call":
+            names.append(event.item.name)
+    return names
+
+
+@pytest.mark.parametrize("endpoint", ["responses", "messages"])
+def test_a_repair_round_on_the_other_endpoints_carries_the_grammar(
+    gcase: Case, grammar_client: openai.OpenAI, endpoint: str
+) -> None:
+    gcase.script(code("# tool: get_weather", "get_weather()"), CALL)  # location is required
+    ask = _responses if endpoint == "responses" else _messages
+    assert ask(grammar_client, gcase.key, gcase.stream) == ["get_weather"]
+    first, repair = gcase.seen
+    assert "location" in repair["messages"][-1]["content"]  # the error was shown to the model
+    assert problems(first["grammar"]) == ""
+    assert repair["grammar"] == first["grammar"]
