@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -137,6 +137,14 @@ class AliasSettings(BaseModel):
         "(field `grammar`), `vllm` for vLLM 0.12+ (`structured_outputs.grammar`), `sglang` "
         "(`ebnf`). With a grammar the code is literal calls only (no loops or variables).",
     )
+
+    @field_validator("grammar", mode="before")
+    @classmethod
+    def _unset_is_none(cls, value: object) -> object:
+        # `grammar: os.environ/TOOLCODE_GRAMMAR` with the variable unset: LiteLLM resolves
+        # it to None before we see it, which means no grammar (the shipped config relies on it).
+        return "none" if value is None or value == "" else value
+
     gateway_url: str = Field(
         default="os.environ/TOOLCODE_GATEWAY_URL",
         description="With `execution: gateway`: the Kernel Gateway's http(s) URL, or "

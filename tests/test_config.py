@@ -20,6 +20,13 @@ from litellm_toolcode.errors import ConfigError
             {"toolcode": {"enabled": True, "max_tool_result_chars": 500}},
             AliasSettings(enabled=True, max_tool_result_chars=500),
         ),
+        # `grammar: os.environ/TOOLCODE_GRAMMAR` with the variable unset reaches us as None
+        ({"toolcode": {"enabled": True, "grammar": None}}, AliasSettings(enabled=True)),
+        ({"toolcode": {"enabled": True, "grammar": ""}}, AliasSettings(enabled=True)),
+        (
+            {"toolcode": {"enabled": True, "grammar": "gbnf"}},
+            AliasSettings(enabled=True, grammar="gbnf"),
+        ),
     ],
 )
 def test_settings(model_info: dict[str, Any] | None, expected: AliasSettings) -> None:
@@ -33,6 +40,7 @@ def test_settings(model_info: dict[str, Any] | None, expected: AliasSettings) ->
         ({"enabled": "maybe"}, "enabled"),
         ({"max_tool_result_chars": 5}, "max_tool_result_chars"),
         ("yes please", "toolcode"),
+        ({"enabled": True, "grammar": "GBNF"}, "grammar"),
     ],
 )
 def test_bad_settings_name_alias_and_key(raw: Any, fragment: str) -> None:

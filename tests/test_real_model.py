@@ -45,11 +45,11 @@ def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def real_proxy(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     env = {  # as scripts/serve.py sets them for make run
-        "TOOLCODE_UPSTREAM_BASE": llama_url,
         "TOOLCODE_UPSTREAM_MODEL": f"openai/{serve.MODEL_ALIAS}",
         "TOOLCODE_UPSTREAM_KEY": "none",
         "LITELLM_MASTER_KEY": KEY,
     }
+    serve.point_at_local_model(env, llama_url)
     running = start_proxy(SHIPPED.read_text(), tmp_path_factory.mktemp("real-proxy"), env=env)
     yield running
     stop_proxy(running)

@@ -408,3 +408,18 @@ def test_repeated_crashes_while_serving_stop(fake: Fake) -> None:
         process.kill()
         process.wait()
         assert local.check() is (attempt < serve.LocalModel.MAX_CRASHES)
+
+
+@pytest.mark.parametrize(
+    ("given", "grammar"),
+    [({}, "gbnf"), ({"TOOLCODE_GRAMMAR": "none"}, "none"), ({"TOOLCODE_GRAMMAR": "vllm"}, "vllm")],
+)
+def test_the_embedded_model_gets_its_grammar_unless_told(
+    given: dict[str, str], grammar: str
+) -> None:
+    env = dict(given)
+    serve.point_at_local_model(env, "http://127.0.0.1:8080/v1")
+    assert env == {
+        "TOOLCODE_UPSTREAM_BASE": "http://127.0.0.1:8080/v1",
+        "TOOLCODE_GRAMMAR": grammar,
+    }

@@ -22,9 +22,11 @@ import openai
 import pytest
 import yaml
 
+from scripts import serve
 from tests._frameworks import agents_sdk_weather, messages_weather
 from tests.conftest import MASTER_KEY, UPSTREAM_KEY, Case, Proxy, start_proxy, stop_proxy
 from tests.fake_upstream import FakeUpstream, Scripted
+from tests.grammar_matcher import accepts, problems
 from tests.test_endpoints import WEATHER as RESPONSES_WEATHER
 from tests.test_endpoints import assert_code_mode, messages_request
 from tests.test_endpoints_stream import assemble, sse_frames
@@ -170,6 +172,39 @@ def test_code_mode_tool_calls_on_coder(
     assert_code_mode(seen)
     assert seen["model"] == UPSTREAM_MODEL
     assert bool(seen.get("stream")) is stream
+    assert "grammar" not in seen  # TOOLCODE_GRAMMAR unset (an upstream of your own): none
+
+
+@pytest.fixture(scope="module")
+def shipped_gbnf(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The shipped config as ``make run`` serves it in front of its embedded llama.cpp."""
+    env = {
+        "TOOLCODE_UPSTREAM_MODEL": f"openai/{UPSTREAM_MODEL}",
+        "TOOLCODE_UPSTREAM_KEY": UPSTREAM_KEY,
+        "LITELLM_MASTER_KEY": MASTER_KEY,
+    }
+    serve.point_at_local_model(env, upstream.url)
+    running = start_proxy(SHIPPED.read_text(), tmp_path_factory.mktemp("gbnf"), env=env)
+    yield running
+    stop_proxy(running)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_make_runs_embedded_model_gets_the_grammar(
+    endpoint: str, stream: bool, shipped_gbnf: Proxy, upstream: FakeUpstream
+) -> None:
+    client = openai.OpenAI(base_url=f"{shipped_gbnf.url}/v1", api_key=MASTER_KEY, max_retries=0)
+    k = key()
+    upstream.script(k, Scripted(content=CODE_ANSWER))
+    answer = send(endpoint, stream, shipped_gbnf, client, "coder", f"Paris and Oslo? [{k}]")
+    assert answer.calls == PARIS_AND_OSLO
+    (seen,) = upstream.requests(k)
+    assert problems(seen["grammar"]) == ""
+    assert accepts(seen["grammar"], CODE_ANSWER)
+    assert not accepts(seen["grammar"], "get_weather(city='Paris')")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -225,6 +260,16 @@ def test_a_404_on_one_endpoint_leaves_the_alias_up_for_the_others(
     assert upstream.unplayed(k) == 0
 
 
+def as_make_run_serves(model_info: Any) -> Any:
+    """``model_info`` with ``os.environ/TOOLCODE_GRAMMAR`` as ``make run`` resolves it for the
+    embedded llama.cpp (the README's example has that upstream written out)."""
+    toolcode = (model_info or {}).get("toolcode")
+    if not isinstance(toolcode, dict) or "grammar" not in toolcode:
+        return model_info
+    assert toolcode["grammar"] == "os.environ/TOOLCODE_GRAMMAR"
+    return {**model_info, "toolcode": {**toolcode, "grammar": serve.LOCAL_GRAMMAR}}
+
+
 def test_readme_switching_it_on_example_has_the_shipped_settings() -> None:
     """The README's config example carries every setting the shipped config has beyond the
     upstream itself, so a config copied from the README serves the same endpoints."""
@@ -240,7 +285,9 @@ def test_readme_switching_it_on_example_has_the_shipped_settings() -> None:
         )
         extra = {k: v for k, v in shipped_entry["litellm_params"].items() if k not in upstream_keys}
         assert {k: example_entry["litellm_params"].get(k) for k in extra} == extra
-        assert example_entry.get("model_info") == shipped_entry.get("model_info")
+        assert example_entry.get("model_info") == as_make_run_serves(
+            shipped_entry.get("model_info")
+        )
     assert example["litellm_settings"] == config["litellm_settings"]
     assert example["router_settings"] == config["router_settings"]
 
