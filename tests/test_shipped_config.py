@@ -37,16 +37,32 @@ ENDPOINTS = ["chat", "responses", "messages"]
 UPSTREAM_MODEL = "fake-shipped"
 
 
-@pytest.fixture(scope="module")
-def shipped(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    """The proxy on the shipped config, its upstream set the way ``make run`` sets it."""
+def _start_shipped(upstream: FakeUpstream, where: Path, local: bool) -> Proxy:
+    """The proxy on the shipped config, its environment as ``make run`` sets it: in front of
+    an upstream of your own, or (``local``) of the embedded llama.cpp."""
     env = {
         "TOOLCODE_UPSTREAM_BASE": upstream.url,
         "TOOLCODE_UPSTREAM_MODEL": f"openai/{UPSTREAM_MODEL}",
         "TOOLCODE_UPSTREAM_KEY": UPSTREAM_KEY,
         "LITELLM_MASTER_KEY": MASTER_KEY,  # scripts/serve.py passes the key this way
     }
-    running = start_proxy(SHIPPED.read_text(), tmp_path_factory.mktemp("shipped"), env=env)
+    if local:
+        serve.point_at_local_model(env, upstream.url)
+    return start_proxy(SHIPPED.read_text(), where, env=env)
+
+
+@pytest.fixture(scope="module")
+def shipped(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    running = _start_shipped(upstream, tmp_path_factory.mktemp("shipped"), local=False)
+    yield running
+    stop_proxy(running)
+
+
+@pytest.fixture(scope="module")
+def shipped_local(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    running = _start_shipped(upstream, tmp_path_factory.mktemp("local"), local=True)
     yield running
     stop_proxy(running)
 
@@ -153,18 +169,21 @@ CODE_ANSWER = "Let me look.\n" + code(
 PARIS_AND_OSLO = [("get_weather", {"location": "Paris"}), ("get_weather", {"location": "Oslo"})]
 
 
+@pytest.mark.parametrize("served", ["shipped", "shipped_local"], ids=["own-upstream", "local"])
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_code_mode_tool_calls_on_coder(
     endpoint: str,
     stream: bool,
-    shipped: Proxy,
-    shipped_client: openai.OpenAI,
+    served: str,
+    request: pytest.FixtureRequest,
     upstream: FakeUpstream,
 ) -> None:
+    proxy: Proxy = request.getfixturevalue(served)
+    client = openai.OpenAI(base_url=f"{proxy.url}/v1", api_key=MASTER_KEY, max_retries=0)
     k = key()
     upstream.script(k, Scripted(content=CODE_ANSWER))
-    answer = send(endpoint, stream, shipped, shipped_client, "coder", f"Paris and Oslo? [{k}]")
+    answer = send(endpoint, stream, proxy, client, "coder", f"Paris and Oslo? [{k}]")
     assert answer.calls == PARIS_AND_OSLO
     assert answer.text == "Let me look."
     assert answer.tool_stop
@@ -172,39 +191,12 @@ def test_code_mode_tool_calls_on_coder(
     assert_code_mode(seen)
     assert seen["model"] == UPSTREAM_MODEL
     assert bool(seen.get("stream")) is stream
-    assert "grammar" not in seen  # TOOLCODE_GRAMMAR unset (an upstream of your own): none
-
-
-@pytest.fixture(scope="module")
-def shipped_gbnf(
-    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Proxy]:
-    """The shipped config as ``make run`` serves it in front of its embedded llama.cpp."""
-    env = {
-        "TOOLCODE_UPSTREAM_MODEL": f"openai/{UPSTREAM_MODEL}",
-        "TOOLCODE_UPSTREAM_KEY": UPSTREAM_KEY,
-        "LITELLM_MASTER_KEY": MASTER_KEY,
-    }
-    serve.point_at_local_model(env, upstream.url)
-    running = start_proxy(SHIPPED.read_text(), tmp_path_factory.mktemp("gbnf"), env=env)
-    yield running
-    stop_proxy(running)
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_make_runs_embedded_model_gets_the_grammar(
-    endpoint: str, stream: bool, shipped_gbnf: Proxy, upstream: FakeUpstream
-) -> None:
-    client = openai.OpenAI(base_url=f"{shipped_gbnf.url}/v1", api_key=MASTER_KEY, max_retries=0)
-    k = key()
-    upstream.script(k, Scripted(content=CODE_ANSWER))
-    answer = send(endpoint, stream, shipped_gbnf, client, "coder", f"Paris and Oslo? [{k}]")
-    assert answer.calls == PARIS_AND_OSLO
-    (seen,) = upstream.requests(k)
-    assert problems(seen["grammar"]) == ""
-    assert accepts(seen["grammar"], CODE_ANSWER)
-    assert not accepts(seen["grammar"], "get_weather(city='Paris')")
+    if served == "shipped":  # TOOLCODE_GRAMMAR unset (an upstream of your own): no grammar
+        assert "grammar" not in seen
+    else:  # make run's embedded llama.cpp: the tools' grammar
+        assert problems(seen["grammar"]) == ""
+        assert accepts(seen["grammar"], CODE_ANSWER)
+        assert not accepts(seen["grammar"], "get_weather(city='Paris')")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
