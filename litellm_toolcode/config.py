@@ -135,7 +135,8 @@ class AliasSettings(BaseModel):
         "(docs/configuration.md). Say the backend, it is never guessed (a server that ignores an "
         "unknown field would run unconstrained): `gbnf` for llama-cpp-python and llama-server "
         "(field `grammar`), `vllm` for vLLM 0.12+ (`structured_outputs.grammar`), `sglang` "
-        "(`ebnf`). With a grammar the code is literal calls only (no loops or variables).",
+        "(`ebnf`). With a grammar the code is literal calls, whose arguments may be other calls' "
+        "results (no loops or variables).",
     )
 
     @field_validator("grammar", mode="before")

@@ -50,6 +50,10 @@ GRAMMAR_FIELDS = ("grammar", "structured_outputs", "ebnf")
 _MAX_CALLS = 32  # calls in one answer (bounds.MAX_CALLS_PER_ANSWER is checked afterwards)
 _MAX_DEPTH = 8  # nested containers and models; deeper values fall back to a generic literal
 _GENERIC_DEPTH = 3  # nesting of a value of unknown type ([..], {..}) before scalars only
+# An argument may be another tool's call, indexed (`f(...)[1]`, `f(...)["price"]`): its result,
+# answered earlier in the conversation, else the code stops there (results.py). Agents write it.
+_RESULT = "result"
+_RESULT_INDEXES = 4
 
 # Shared leaves, written once at the end of every grammar.
 _LEAVES = {
@@ -156,7 +160,7 @@ class _Writer:
         base = "".join(c if c.isalnum() and c.isascii() else "-" for c in hint).strip("-").lower()
         base = base or "r"
         name, n = base, 1
-        while name in self.rules or name in _LEAVES or name == "root":
+        while name in self.rules or name in _LEAVES or name in ("root", _RESULT):
             n += 1
             name = f"{base}-{n}"
         self.rules[name] = body
@@ -165,25 +169,34 @@ class _Writer:
 
     # --- answer shape ---------------------------------------------------------------------
 
-    def write(self, py_names: Sequence[str], *, allow_none: bool, calls: int) -> str:
+    def spellings(self, py: str) -> list[str]:
+        """The names a call of ``py`` may be written with: the stub's, and the client's
+        (a dotted ``math.factorial`` as well) when unambiguous."""
         names = self.toolset.names
-        spellings: dict[str, list[str]] = {}  # py_name -> names a call may be written with
+        return [
+            py,
+            *sorted(
+                w
+                for w in names.tools.names()
+                if w != py
+                and names.tool(w) == (py,)
+                and all(part.isidentifier() for part in w.split("."))
+            ),
+        ]
+
+    def write(self, py_names: Sequence[str], *, allow_none: bool, calls: int) -> str:
         headers: list[str] = []  # names the `# tool:` line may give
         for py in py_names:
             client = self.toolset.spec(py).name
-            # the client's spelling too (a dotted `math.factorial` as well), when unambiguous
-            spellings[py] = [
-                py,
-                *sorted(
-                    w
-                    for w in names.tools.names()
-                    if w != py
-                    and names.tool(w) == (py,)
-                    and all(part.isidentifier() for part in w.split("."))
-                ),
-            ]
             headers.extend(w for w in [py, client] if w not in headers)
-        call = self.rule("call", " | ".join(self.call(py, spellings[py]) for py in py_names))
+        call = self.rule("call", " | ".join(self.call(py, self.spellings(py)) for py in py_names))
+        # a result may come from any of the request's tools, also one tool_choice does not call
+        every = [t.py_name for t in self.toolset.tools]
+        any_call = self.rule(
+            "any-call", " | ".join(self.call(py, self.spellings(py)) for py in every)
+        )
+        index = 'ws "[" ws ( int | pystr ) ws "]"'
+        self.rules[_RESULT] = f"{any_call} ( {index} ){{0,{_RESULT_INDEXES}}}"
         line = self.rule("call-line", f"{call} tail")
         header = self.rule("header", " | ".join(_lit(h) for h in headers) if headers else '"none"')
         more = f'( "\\n" {line} ){{0,{calls - 1}}}' if calls > 1 else ""
@@ -255,10 +268,10 @@ class _Writer:
                 if arg_names is not None
                 else []
             )
-            value = self.value(f.ty, 0)
+            value = self.argument(f.ty)
             arms.extend(f'{_lit(k)} ws "=" ws {value}' for k in _identifiers(keywords))
         if py in self.toolset._var_keyword:  # **kwargs: any other keyword, typed if the schema says
-            extra = self.value(cls.extra_ty, 0) if cls.extra_ty is not None else self.generic(0)
+            extra = self.argument(cls.extra_ty)
             arms.append(f'ident ws "=" ws {extra}')
         name = " | ".join(_lit(w) for w in written)
         if not arms:
@@ -269,7 +282,7 @@ class _Writer:
         # calls so: `math.gcd(12, 18)`; the reader takes them), then keywords.
         fields = {f.param: f for f in cls.fields}
         positional = [
-            self.value(fields[p.name].ty, 0)
+            self.argument(fields[p.name].ty)
             for p in self.toolset.signatures[py].parameters.values()
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name in fields
         ]
@@ -280,6 +293,11 @@ class _Writer:
         lead = f'{chain} ( wsn "," wsn {kw_list} )? | {kw_list}' if chain else kw_list
         args = f'( ( {lead} ) ( wsn "," )? )?'
         return self.rule(f"call-{py}", f'( {name} ) "(" wsn {args} wsn ")"')
+
+    def argument(self, ty: _Ty | None) -> str:
+        """A call's own argument: a literal of its type, or another call's result."""
+        literal = self.value(ty, 0) if ty is not None else self.generic(0)
+        return self.rule("arg", f"{literal} | {_RESULT}")
 
     def value(self, ty: _Ty, depth: int) -> str:
         key = (id(ty), depth)

@@ -120,6 +120,14 @@ VALUE_CASES = [
     ("math.range(from_=1, to=3)", True),  # the stub's spelling of a keyword
     ("math_range(from_=1)", True),  # the stub's name
     ("math.range(**{'from': 1})", False),  # no ** unpacking
+    # another call's result as an argument (results.py reads it), top level only
+    ('get_weather(location=search(query="a"))', True),
+    ('search(limit=search(query="a")["count"], score=math.range(to=2)[0][1])', True),
+    ('get_weather(search(query="hotel")["city"], unit="celsius")', True),  # positional too
+    ('get_weather(location=lookup(q="a"))', False),  # not a tool
+    ('search(tags=[get_weather(location="x")])', False),  # inside a list: no
+    ('search(query=get_weather(location="x").text)', False),  # attributes: no
+    ('search(query=get_weather(location="x")[1:])', False),  # slices: no
 ]
 
 
@@ -144,6 +152,8 @@ def test_a_named_tool_allows_only_that_tool() -> None:
     assert not accepts(text, 'search(query="x")')
     assert not accepts(text, "# tool: none\nNo.")
     assert not accepts(text, "Only prose.")
+    # another tool's result may still be its argument (answered earlier, results.py)
+    assert accepts(text, 'get_weather(location=search(query="my hotel")["city"])')
 
 
 def test_no_parallel_calls_means_one_call() -> None:

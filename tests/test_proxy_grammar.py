@@ -18,6 +18,9 @@ from tests.conftest import MASTER_KEY, Case, Proxy, model_entry, start_proxy, st
 from tests.fake_upstream import FakeUpstream
 from tests.grammar_matcher import accepts, problems
 from tests.test_proxy import WEATHER, code
+from tests.test_proxy_results import CALL_FF, FF, USES
+from tests.test_proxy_results import TOOLS as RESULT_TOOLS
+from tests.test_results import assistant
 
 BACKENDS = {"gbnf": "grammar", "vllm": "structured_outputs", "sglang": "ebnf"}
 
@@ -191,3 +194,23 @@ def test_a_repair_round_on_the_other_endpoints_carries_the_grammar(
     assert "location" in repair["messages"][-1]["content"]  # the error was shown to the model
     assert problems(first["grammar"]) == ""
     assert repair["grammar"] == first["grammar"]
+
+
+def test_a_result_used_as_an_argument_is_allowed_and_read(gcase: Case) -> None:
+    """The agent's loop under the grammar: the answer uses find_flight's result in
+    convert_currency; the first turn sends find_flight, the next (its result in the history)
+    only convert_currency with the price filled in (results.py), and the grammar allows both."""
+    answer = code("# tool: find_flight, convert_currency", FF, USES["coder"])
+    gcase.script(answer, answer)
+    messages: list[Any] = [gcase.user("Find me a flight to New York, price in dollars")]
+    first = gcase.ask(model="g-gbnf", messages=messages, tools=RESULT_TOOLS)
+    assert first.calls() == [CALL_FF]
+    assert accepts(gcase.seen[0]["grammar"], answer)
+    (call,) = first.tool_calls
+    messages += [
+        assistant(call["id"], call["name"], json.loads(call["arguments"])),
+        {"role": "tool", "tool_call_id": call["id"], "content": '["AF123", 420.0]'},
+    ]
+    second = gcase.ask(model="g-gbnf", messages=messages, tools=RESULT_TOOLS)
+    assert second.calls() == [("convert_currency", {"amount_eur": 420.0, "to": "USD"})]
+    assert gcase.seen[1]["grammar"] == gcase.seen[0]["grammar"]
