@@ -13,10 +13,11 @@ import httpx
 RESULTS = Path(__file__).parent / "results"
 
 
-def write_report(name: str, report: str) -> Path:
-    """Write ``report`` to the dated results file for ``name``, print it, return the path."""
+def write_report(name: str, report: str, out: Path | None = None) -> Path:
+    """Write ``report`` to ``out``, by default the dated results file for ``name``; print it,
+    return the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{name}-{time.strftime('%Y-%m-%d', time.gmtime())}.md"
+    out = out or RESULTS / f"{name}-{time.strftime('%Y-%m-%d', time.gmtime())}.md"
     out.write_text(report)
     print(report)
     print(f"written to {out}")

@@ -2,6 +2,9 @@
 on the same fake upstream (its own process, 127.0.0.1 only).
 
 - added latency, p50/p99, 1 tool and 20 tools, non-streaming and streaming (literal path);
+  streaming twice: against a native call in one upstream delta, and against a native call
+  whose arguments stream token by token, in as many upstream deltas as the plugin's code
+  answer (llama.cpp and vLLM stream tool calls so), for the same LiteLLM parsing work;
 - on an upstream streaming at a model's pace (4 characters every 20 ms): the time to the first
   prose token of a prose answer, and to the first tool-call delta of a three-call answer (plain
   native streaming vs the plugin, with one repair round allowed and with none: only without
@@ -14,7 +17,7 @@ does nothing in them, for the share of the cost that is LiteLLM's callback machi
 Plain LiteLLM passes the tools through and the upstream answers with a native tool call; with
 the plugin the upstream answers with the same call written as Python. Run:
 
-    .venv/bin/python -m bench.latency [--requests 300] [--memory-requests 10000]
+    .venv/bin/python -m bench.latency [--requests 300] [--memory-requests 10000] [--out FILE]
 """
 
 from __future__ import annotations
@@ -192,11 +195,13 @@ async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
         "| do-nothing callback p50 ms | its ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    # The last row is a control: both upstreams stream the same prose in the same deltas, so
+    # The prose row is a control: both upstreams stream the same prose in the same deltas, so
     # what differs is the plugin's own work per delta (a native call is one delta, its code ~8).
-    shapes = [(n, stream, False) for n in (1, 20) for stream in (False, True)]
-    for n_tools, stream, prose in [*shapes, (1, True, True)]:
-        payload = body(n_tools, stream, prose)
+    # The split rows give the native call as many upstream deltas as the code (upstream_server).
+    shapes = [(n, stream, False, "") for n in (1, 20) for stream in (False, True)]
+    split = [(n, True, False, " [split]") for n in (1, 20)]
+    for n_tools, stream, prose, tags in [*shapes, (1, True, True, ""), *split]:
+        payload = body(n_tools, stream, prose, tags)
         times: dict[str, list[float]] = {name: [] for name in proxies}
         clients = {name: client_for(p) for name, p in proxies.items()}
         for name in times:  # warm-up: codegen cache, connections, LiteLLM's own caches
@@ -210,14 +215,23 @@ async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
         plain, plugin = times["plain"], times["plugin"]
         p50a, p50b = statistics.median(plain) * 1e3, statistics.median(plugin) * 1e3
         p50c = statistics.median(times["noop"]) * 1e3
+        native = f", native in {upstream_server.code_deltas()} deltas" if tags else ""
         rows.append(
             f"| {n_tools} tool{'s' if n_tools > 1 else ''}, "
-            f"{'stream' if stream else 'json'}{', prose' if prose else ''} | "
+            f"{'stream' if stream else 'json'}{', prose' if prose else ''}{native} | "
             f"{p50a:.1f} | {p50b:.1f} | "
             f"{p50b / p50a:.3f} | {pct(plain, 0.99) * 1e3:.1f} | "
             f"{pct(plugin, 0.99) * 1e3:.1f} | {p50c:.1f} | {p50c / p50a:.3f} |"
         )
-    return rows
+    code = upstream_server.code_deltas()
+    return [
+        *rows,
+        "",
+        f"Upstream deltas of a tool-call answer: the plugin's is always its Python, {code} "
+        f"content deltas. Plain LiteLLM's native call is one delta in the `stream` rows, and "
+        f"{code} in the `native in {code} deltas` rows (its name, then its arguments in "
+        f"{code - 1} pieces, as native servers stream them): there both parse as many deltas.",
+    ]
 
 
 async def paced(proxies: dict[str, Proxy], requests: int) -> list[str]:
@@ -369,8 +383,11 @@ def main() -> None:
     parser.add_argument("--throughput-requests", type=int, default=600)
     parser.add_argument("--paced-requests", type=int, default=30)
     parser.add_argument("--memory-requests", type=int, default=10_000)
+    parser.add_argument(
+        "--out", type=Path, help="the report file (default: bench/results/latency-<UTC date>.md)"
+    )
     args = parser.parse_args()
-    write_report("latency", asyncio.run(main_async(args)))
+    write_report("latency", asyncio.run(main_async(args)), args.out)
 
 
 if __name__ == "__main__":

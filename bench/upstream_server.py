@@ -3,7 +3,10 @@
 Requests that carry native ``tools`` get a native tool call to the first tool; code-mode
 requests (our plugin) get the same call written as Python; requests whose last message says
 "[prose]" get prose. "[three]" asks for three calls instead of one, "[paced]" streams at a
-model's pace (4 characters, or a piece of a native call, every 20 ms).
+model's pace (4 characters, or a piece of a native call, every 20 ms). "[split]" streams a
+native call as native servers do, its name and then its arguments token by token, in as many
+upstream deltas as the same call written as Python (``code_deltas``); without it a native call
+is one delta.
 Run: python -m bench.upstream_server PORT
 """
 
@@ -21,6 +24,7 @@ from tests.fake_upstream import FakeUpstream, Responder, Scripted
 PROSE = "The weather in Paris is mild today, around 18 degrees with a light breeze."
 CITIES = ("Paris", "Oslo", "Rome")
 PACE_SECONDS = 0.02  # "[paced]": 4 characters every 20 ms, a model's pace
+CODE_CHUNK = 8  # characters per content delta of an unpaced answer
 
 
 def _code(cities: tuple[str, ...]) -> str:
@@ -28,11 +32,16 @@ def _code(cities: tuple[str, ...]) -> str:
     return f"```python\n# tool: get_weather\n{calls}```"
 
 
+def code_deltas(three: bool = False) -> int:
+    """How many content deltas the unpaced code answer takes (one call, or three)."""
+    return -(-len(_code(CITIES if three else CITIES[:1])) // CODE_CHUNK)
+
+
 def respond(body: dict[str, Any]) -> Scripted:
     last = str((body.get("messages") or [{}])[-1].get("content"))
     pace = {"chunk_size": 4, "chunk_delay": PACE_SECONDS} if "[paced]" in last else {}
     if "[prose]" in last:
-        return Scripted(content=PROSE, **{"chunk_size": 8, **pace})
+        return Scripted(content=PROSE, **{"chunk_size": CODE_CHUNK, **pace})
     cities = CITIES if "[three]" in last else CITIES[:1]
     tools = body.get("tools")
     if tools:
@@ -45,8 +54,13 @@ def respond(body: dict[str, Any]) -> Scripted:
             }
             for n, city in enumerate(cities)
         ]
+        if "[split]" in last and not pace:
+            # each call's name is one delta, its arguments the rest of its share of the code
+            # answer's deltas (for one call: as many deltas as the code answer, exactly)
+            share = code_deltas(len(cities) > 1) // len(calls)
+            return Scripted(tool_calls=calls, argument_deltas=max(1, share - 1))
         return Scripted(tool_calls=calls, **pace)
-    return Scripted(content=_code(cities), **{"chunk_size": 8, **pace})
+    return Scripted(content=_code(cities), **{"chunk_size": CODE_CHUNK, **pace})
 
 
 def serve_forever(port: int, responder: Responder) -> None:

@@ -251,7 +251,8 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
         if endpoint is not None:
             try:
                 streamer = _STREAMERS[endpoint[ENDPOINT]]
-                async for item in streamer(request_data, endpoint, response, _settle):
+                early = await _early_calls(endpoint)
+                async for item in streamer(request_data, endpoint, response, _settle, early):
                     yield item
             except ToolcodeError as exc:
                 raise _proxy_error(exc) from None

@@ -9,7 +9,8 @@ content blocks, ``system``, ``tools=[{name, input_schema}]`` before the call, an
 1.106.2 (pinned).
 
 ``stream: true`` is progressive: LiteLLM's streaming hook gets raw Anthropic SSE bytes; their
-text goes through the same assembler as chat completions (prose out at once, code held).
+text goes through the same assembler as chat completions (prose out at once, code held; calls
+as each is read when no repair round can follow: early.py).
 Not supported (HTTP 400 saying so): server tools (``type`` other than ``custom``). Requests
 without tools pass untouched.
 """
@@ -21,8 +22,9 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
-from .answer import Reply
+from .answer import Reply, ToolCall
 from .config import AliasSettings
+from .early import EarlyCalls, remaining
 from .grammar import GRAMMAR_FIELDS
 from .history import text_of
 from .responses_api import ENDPOINT, METADATA, Settle
@@ -95,17 +97,19 @@ def _chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _tool_use(call: ToolCall, names: Mapping[str, str]) -> dict[str, Any]:
+    """A call's ``tool_use`` block, under the client's own tool name."""
+    return {
+        "type": "tool_use",
+        "id": f"toolu_{call.id.removeprefix('call_')}",
+        "name": names.get(call.name, call.name),
+        "input": json.loads(call.arguments),
+    }
+
+
 def _tool_uses(reply: Reply, names: Mapping[str, str]) -> list[dict[str, Any]]:
-    """A ``tool_use`` block per call, under the client's own tool name."""
-    return [
-        {
-            "type": "tool_use",
-            "id": f"toolu_{call.id.removeprefix('call_')}",
-            "name": names.get(call.name, call.name),
-            "input": json.loads(call.arguments),
-        }
-        for call in reply.tool_calls
-    ]
+    """A ``tool_use`` block per call."""
+    return [_tool_use(call, names) for call in reply.tool_calls]
 
 
 def _reply_content(kept: list[Any], reply: Reply, names: Mapping[str, str]) -> list[Any]:
@@ -203,6 +207,10 @@ class _Blocks:
         self.text_open = False
 
     def text(self, text: str) -> list[dict[str, Any]]:
+        if not self.text_open and self.count:
+            text = text.lstrip()  # a text block after others: no paragraph break at its start
+        if not text:
+            return []
         events = []
         if not self.text_open:
             start = {"type": "text", "text": ""}
@@ -244,14 +252,21 @@ def _message_start(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def stream_messages(
-    data: Mapping[str, Any], state: Mapping[str, Any], response: AsyncIterator[Any], settle: Settle
+    data: Mapping[str, Any],
+    state: Mapping[str, Any],
+    response: AsyncIterator[Any],
+    settle: Settle,
+    early: EarlyCalls | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """A streamed Anthropic message (raw SSE bytes, as LiteLLM hands them to the hook) in code
     mode, progressive like chat completions (stream.py): prose goes out in a text block as the
     model writes it, possible code is held; once the answer is settled (repair rounds included)
     come the rest of the text, a ``tool_use`` block per call, ``message_delta`` with the stop
-    reason and usage, and ``message_stop``. Upstream thinking blocks are sent whole, before the
-    text if none was sent yet. Errors after ``message_start`` are an ``error`` event."""
+    reason and usage, and ``message_stop``. With ``early`` (no repair round can follow:
+    early.py) each call's ``tool_use`` block goes out as soon as its line is read, after closing
+    the text block; prose after it is a text block of its own. Upstream thinking blocks are
+    sent whole, before the text if none was sent yet. Errors after ``message_start`` are an
+    ``error`` event."""
     from litellm.types.utils import Usage
 
     decode = codecs.getincrementaldecoder("utf-8")().decode  # a frame may split a character
@@ -285,13 +300,18 @@ async def stream_messages(
                         if field in delta:
                             thought[field] = thought.get(field, "") + str(delta[field])
                 elif "text" in delta:
+                    frames: list[dict[str, Any]] = []
                     for sent in assembler.feed(str(delta["text"])):
                         if sent.kind == "content":  # <think> text is dropped, as unstreamed
-                            if not started:
-                                started = True
-                                yield _frame(_message_start(data))
-                            for frame in out.text(sent.text):
-                                yield _frame(frame)
+                            frames += out.text(sent.text)
+                    release = early.feed(assembler) if early is not None else None
+                    for call in release.calls if release is not None else ():
+                        frames += out.block(_tool_use(call, state.get(_NAMES) or {}))
+                    if frames and not started:
+                        started = True
+                        yield _frame(_message_start(data))
+                    for frame in frames:
+                        yield _frame(frame)
             elif kind == "message_delta":
                 stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
                 totals.update(event.get("usage") or {})
@@ -301,16 +321,18 @@ async def stream_messages(
     # No await between the last upstream event and settle: its spend-log facts must land.
     settled = await settle(assembler.text, _chat_view(data), state, usage)
     reply = settled.reply
-    frames: list[dict[str, Any]] = []
+    # the client has the calls sent early: the final reading must begin with them
+    calls = remaining(reply.tool_calls, early.sent if early is not None else ())
+    frames = []
     kept = [thinking[i] for i in sorted(thinking)]
-    if not out.text_open:  # nothing sent yet: the same blocks, in the same order, as unstreamed
+    if not out.text_open:  # no text open: thinking before the text, as unstreamed
         for block in kept:
             frames += out.block(block)
         kept = []
     for rest in assembler.finish(reply.content, reply.reasoning):
         if rest.kind == "content":
             frames += out.text(rest.text)
-    for block in [*kept, *_tool_uses(reply, state.get(_NAMES) or {})]:
+    for block in [*kept, *(_tool_use(call, state.get(_NAMES) or {}) for call in calls)]:
         frames += out.block(block)
     frames += out.close_text()
     for frame in frames:

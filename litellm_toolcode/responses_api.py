@@ -9,9 +9,10 @@ not ``data["metadata"]`` (litellm-facts.md sections 3 and 7). The Responses <-> 
 are LiteLLM's own (``LiteLLMCompletionResponsesConfig``, internal in litellm 1.106.2: pinned).
 
 ``stream: true`` is progressive (``stream_responses``: prose as it comes, code held, calls once
-settled). Not supported (HTTP 400 with a message saying so): ``previous_response_id`` (the
-plugin needs the whole history to show it as code), and non-function tools (web search, file
-search, MCP...). Requests without tools pass untouched.
+settled, or as each is read when no repair round can follow: early.py). Not supported (HTTP
+400 with a message saying so): ``previous_response_id`` (the plugin needs the whole history to
+show it as code), and non-function tools (web search, file search, MCP...). Requests without
+tools pass untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from .answer import ToolCall
 from .config import AliasSettings
+from .early import EarlyCalls, remaining
 from .errors import ModelOutputError, RequestError
 from .grammar import GRAMMAR_FIELDS
 from .history import text_of
@@ -169,6 +172,17 @@ def _message_item(response_id: str, text: str) -> dict[str, Any]:
     }
 
 
+def _call_item(call: ToolCall) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": f"fc_{call.id.removeprefix('call_')}",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "status": "completed",
+    }
+
+
 async def _settle_output(
     data: Mapping[str, Any], state: Mapping[str, Any], response: Any, settle: Settle
 ) -> Any:
@@ -185,17 +199,7 @@ async def _settle_output(
     output: list[Any] = list(kept)
     if reply.content:
         output.append(_message_item(str(getattr(response, "id", None) or "0"), reply.content))
-    for call in reply.tool_calls:
-        output.append(
-            {
-                "type": "function_call",
-                "id": f"fc_{call.id.removeprefix('call_')}",
-                "call_id": call.id,
-                "name": call.name,
-                "arguments": call.arguments,
-                "status": "completed",
-            }
-        )
+    output.extend(_call_item(call) for call in reply.tool_calls)
     response.output = output
     extra = response.usage
     if extra is not None and usage.total_tokens:  # repair rounds: add their tokens
@@ -278,8 +282,53 @@ def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+class _Sent:
+    """The output items sent so far, numbered in order, and the message item still open."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.message: dict[str, Any] | None = None
+        self.text = ""  # the open message's text so far
+
+    def say(self, response_id: str, text: str) -> list[dict[str, Any]]:
+        opening = self.message is None
+        if opening and self.items:
+            text = text.lstrip()  # a new message after others: no paragraph break at its start
+        if not text:
+            return []
+        if self.message is None:
+            # a message after calls sent early is a second one: an id of its own (its index
+            # first: the id is cut at 64 characters)
+            later = any(i["type"] == "message" for i in self.items)
+            self.message = _message_item(
+                f"{len(self.items)}_{response_id}" if later else response_id, ""
+            )
+            self.items.append(self.message)
+        self.text += text
+        index = len(self.items) - 1
+        return _message_events(index, self.message, text, opening=opening, closing=False)
+
+    def close(self) -> list[dict[str, Any]]:
+        if self.message is None:
+            return []
+        self.message["content"][0]["text"] = self.text
+        index = self.items.index(self.message)
+        self.message, self.text = None, ""
+        return _message_events(index, self.items[index], "", opening=False, closing=True)
+
+    def item(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        """A finished item after the others (the open message, if any, is closed first)."""
+        events = self.close()
+        self.items.append(item)
+        return [*events, *_item_events(len(self.items) - 1, item)]
+
+
 async def stream_responses(
-    data: Mapping[str, Any], state: Mapping[str, Any], response: AsyncIterator[Any], settle: Settle
+    data: Mapping[str, Any],
+    state: Mapping[str, Any],
+    response: AsyncIterator[Any],
+    settle: Settle,
+    early: EarlyCalls | None = None,
 ) -> AsyncGenerator[Any, None]:
     """A streamed Responses answer (LiteLLM's event objects) in code mode, progressive like chat
     completions (stream.py): ``response.created`` / ``response.in_progress`` as they arrive,
@@ -287,8 +336,10 @@ async def stream_responses(
     possible code held. At ``response.completed`` the answer is settled exactly as without
     streaming; the rest of the text, then the other items (``function_call`` with its
     arguments, upstream reasoning) follow, and ``response.completed`` lists the same items in the
-    same order. Errors after the first event reach the client as ``response.failed`` (LiteLLM's
-    own error event for this endpoint)."""
+    same order. With ``early`` (no repair round can follow: early.py) each call's
+    ``function_call`` item goes out as soon as its line is read, after closing the message
+    item; prose after it is a message item of its own. Errors after the first event reach the
+    client as ``response.failed`` (LiteLLM's own error event for this endpoint)."""
     from litellm.llms.openai.responses.transformation import OpenAIResponsesAPIConfig
 
     sent = 0
@@ -306,7 +357,7 @@ async def stream_responses(
         return event
 
     assembler = stream_assembler(state)
-    message: dict[str, Any] | None = None  # the message item, once its first text went out
+    out = _Sent()
     response_id = "0"
     last: Any = None
     async for event in response:
@@ -317,38 +368,43 @@ async def stream_responses(
             if kind in _FAILED:
                 return
         elif kind == "response.output_text.delta":
+            built: list[dict[str, Any]] = []
             for piece in assembler.feed(str(_field(event, "delta") or "")):
-                if piece.kind != "content":  # <think> text is dropped, as unstreamed
-                    continue
-                opening = message is None
-                message = message or _message_item(response_id, "")
-                for built in _message_events(
-                    0, message, piece.text, opening=opening, closing=False
-                ):
-                    yield event_model(built)
+                if piece.kind == "content":  # <think> text is dropped, as unstreamed
+                    built += out.say(response_id, piece.text)
+            release = early.feed(assembler) if early is not None else None
+            for call in release.calls if release is not None else ():
+                built += out.item(_call_item(call))
+            for one in built:
+                yield event_model(one)
         elif kind in _LAST:
             last = event
     if last is None:
         raise ModelOutputError("The upstream stream ended without a response.completed event.")
     # No await between the last upstream event and settle: its spend-log facts must land.
     reply = await _settle_output(data, state, last.response, settle)
+    calls_sent = early.sent if early is not None else ()
+    remaining(reply.tool_calls, calls_sent)  # the client has those: the reading must begin so
     items = _plain(last.response.output)
-    if message is None:
+    if not out.items:  # nothing sent yet: the same items, in the same order, as unstreamed
         for index, item in enumerate(items):
-            for built in _item_events(index, item):
-                yield event_model(built)
-    else:  # the message went out first: it stays first, with all the text the client got
-        rest = "".join(
-            piece.text
-            for piece in assembler.finish(reply.content, reply.reasoning)
-            if piece.kind == "content"
-        )
-        message = _message_item(response_id, assembler.content + rest)
-        items = [message, *(i for i in items if i.get("type") != "message")]
-        last.response.output = items
-        for built in _message_events(0, message, rest, opening=False, closing=True):
-            yield event_model(built)
-        for index, item in enumerate(items[1:], 1):
-            for built in _item_events(index, item):
-                yield event_model(built)
+            for built_event in _item_events(index, item):
+                yield event_model(built_event)
+        yield numbered(last)
+        return
+    # What was sent stays first, with all the text the client got; then the rest.
+    rest = "".join(
+        piece.text
+        for piece in assembler.finish(reply.content, reply.reasoning)
+        if piece.kind == "content"
+    )
+    built = out.say(response_id, rest) if rest else []
+    built += out.close()
+    calls = [i for i in items if i.get("type") == "function_call"]
+    others = [i for i in items if i.get("type") not in ("message", "function_call")]
+    for item in [*others, *calls[len(calls_sent) :]]:
+        built += out.item(item)
+    last.response.output = out.items
+    for one in built:
+        yield event_model(one)
     yield numbered(last)

@@ -9,6 +9,7 @@ records every request it got, so tests can assert on what the upstream saw.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -60,6 +61,9 @@ class Scripted:
     # streaming: seconds before each content delta (a model's pace), and before each piece of a
     # native tool call, which then streams its arguments ``chunk_size`` characters at a time
     chunk_delay: float = 0.0
+    # streaming without a pace: each native tool call as its name (arguments "") and then its
+    # arguments cut into this many deltas, as native servers stream them token by token
+    argument_deltas: int = 0
 
 
 Responder = Callable[[dict[str, Any]], Scripted]
@@ -190,17 +194,17 @@ class _Handler(BaseHTTPRequestHandler):
             if piece:
                 send(delta({"content": piece}))
         for index, call in enumerate(answer.tool_calls or []):
-            if not answer.chunk_delay:
+            if not answer.chunk_delay and not answer.argument_deltas:
                 send(delta({"tool_calls": [{"index": index, **call}]}))
                 continue
-            # At a model's pace: the name first, then the arguments a few characters at a time.
+            # At a model's pace: the name first, then the arguments a few characters at a time
+            # (or, with argument_deltas, in that many pieces).
             arguments = call["function"]["arguments"]
             head = {**call, "function": {**call["function"], "arguments": ""}}
             time.sleep(answer.chunk_delay)
             send(delta({"tool_calls": [{"index": index, **head}]}))
-            for start in range(0, len(arguments), answer.chunk_size):
+            for piece in _pieces(arguments, answer):
                 time.sleep(answer.chunk_delay)
-                piece = arguments[start : start + answer.chunk_size]
                 send(delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         send(delta({}, _finish(answer)))
         if (body.get("stream_options") or {}).get("include_usage"):
@@ -208,6 +212,16 @@ class _Handler(BaseHTTPRequestHandler):
         send("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+def _pieces(text: str, answer: Scripted) -> list[str]:
+    """A native call's arguments as streamed: ``argument_deltas`` near-equal pieces, or
+    ``chunk_size`` characters at a time."""
+    if answer.argument_deltas:
+        count = min(answer.argument_deltas, len(text))
+        cuts = [len(text) * n // count for n in range(count + 1)]
+        return [text[a:b] for a, b in itertools.pairwise(cuts)]
+    return [text[s : s + answer.chunk_size] for s in range(0, len(text), answer.chunk_size)]
 
 
 def _finish(answer: Scripted) -> str:
