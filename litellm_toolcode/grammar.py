@@ -199,12 +199,14 @@ class _Writer:
         self.rules[_RESULT] = f"{any_call} ( {index} ){{0,{_RESULT_INDEXES}}}"
         line = self.rule("call-line", f"{call} tail")
         header = self.rule("header", " | ".join(_lit(h) for h in headers) if headers else '"none"')
-        more = f'( "\\n" {line} ){{0,{calls - 1}}}' if calls > 1 else ""
         more_names = f'( ws "," ws {header} ){{0,{calls - 1}}}' if calls > 1 else ""
-        code_lines = self.rule(
-            "code-lines",
-            f'( "# tool: " {header} {more_names} ws "\\n" )? {line} {more}',
-        )
+        marker = self.rule("marker", f'"# tool: " {header} {more_names} ws "\\n"')
+        # Between calls, up to two blank lines and a new `# tool:` line: models write the next
+        # step as a block of its own (`# tool: convert_currency` under `# tool: find_flight`);
+        # denied that, the model measured here wrote another call of the first tool instead.
+        sep = f'"\\n" ( ws "\\n" ){{0,2}} {marker}?'
+        more = f"( {sep} {line} ){{0,{calls - 1}}}" if calls > 1 else ""
+        code_lines = self.rule("code-lines", f"{marker}? {line} {more}")
         none = '"# tool: none"' if allow_none else None
         fence_open = '"```" ( "python" | "py" )? "\\n"'
         fenced_body = f'{code_lines} "\\n```" ws "\\n"?'

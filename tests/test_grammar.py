@@ -96,6 +96,13 @@ AUTO_CASES = [
     ("```json\n{}\n```", False),  # a fence that is not python
     (fenced("# tool: none", CALL), False),  # calls inside a "none" block
     ("loc = 'London'\nget_weather(location=loc)", False),  # no variables with a grammar
+    # the next step as a block of its own, after a blank line, as models write it
+    (fenced("# tool: get_weather", CALL, "", "# tool: search", 'search(query="x")'), True),
+    ("# tool: search\nsearch(query='a')\n\n# tool: get_weather\n" + CALL, True),
+    (fenced("# tool: get_weather", CALL, "", "", CALL), True),
+    (fenced("# tool: get_weather", CALL, "", "", "", CALL), False),  # three blank lines
+    (fenced("# tool: get_weather", CALL, "# tool: none"), False),  # none after a call
+    (fenced("# tool: get_weather", CALL, "# tool: search"), False),  # a marker without calls
 ]
 
 
@@ -160,6 +167,7 @@ def test_no_parallel_calls_means_one_call() -> None:
     text = grammar(parallel=False)
     assert accepts(text, fenced("# tool: get_weather", CALL))
     assert not accepts(text, fenced("# tool: get_weather", CALL, CALL))
+    assert not accepts(text, fenced("# tool: get_weather", CALL, "", "# tool: search", CALL))
 
 
 def test_same_tools_same_text_and_cached() -> None:

@@ -214,3 +214,15 @@ def test_a_result_used_as_an_argument_is_allowed_and_read(gcase: Case) -> None:
     second = gcase.ask(model="g-gbnf", messages=messages, tools=RESULT_TOOLS)
     assert second.calls() == [("convert_currency", {"amount_eur": 420.0, "to": "USD"})]
     assert gcase.seen[1]["grammar"] == gcase.seen[0]["grammar"]
+
+
+def test_calls_in_blocks_of_their_own_are_allowed_and_read(gcase: Case) -> None:
+    answer = f"# tool: find_flight\n{FF}\n\n# tool: convert_currency\n" + (
+        "convert_currency(amount_eur=100, to='USD')"
+    )
+    gcase.script(answer)
+    result = gcase.ask(
+        model="g-gbnf", messages=[gcase.user("flight; 100 EUR in USD")], tools=RESULT_TOOLS
+    )
+    assert result.calls() == [CALL_FF, ("convert_currency", {"amount_eur": 100, "to": "USD"})]
+    assert accepts(gcase.seen[0]["grammar"], answer)
