@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -103,6 +104,13 @@ def load_cases(count: int, seed: int) -> list[MultiCase]:
 def call_string(name: str, arguments: dict[str, Any]) -> str:
     """A call as BFCL's executor and checker read it (``convert_to_function_call``'s form)."""
     return f"{name}({','.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
+def instance_name(mode: str, stem: str) -> str:
+    """The name BFCL keeps a run's class state under. BFCL builds a Python name from it,
+    replacing only ``-./:``: a ``+`` (``code+gbnf``) made every call a NameError, and the
+    checker, whose ground-truth calls failed alike, passed the case."""
+    return re.sub(r"\W", "_", f"bench_{mode}_{stem}")
 
 
 def execute(case: MultiCase, instance: str, calls: list[str]) -> list[str]:
@@ -296,7 +304,7 @@ def run_mode(
             if deadline is not None and time.monotonic() > deadline:
                 log(f"[{mode}] time budget spent after {number - 1} cases")
                 break
-            instance = f"bench_{mode}_{stem}"
+            instance = instance_name(mode, stem)
             started = time.monotonic()
             decoded, steps = run_case(client, mode, base, case, instance)
             passed, why = score(case, decoded, f"{instance}_score")
