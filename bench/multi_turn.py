@@ -352,6 +352,24 @@ def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def per_case(rows: list[dict[str, Any]], modes: list[str], cases: list[MultiCase]) -> str:
+    """One line per case finished in any mode: its verdict in each mode ("-": not run)."""
+    found = {(r["mode"], r["id"]): r for r in rows}
+    lines = ["| case | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    for case in cases:
+        cells = []
+        for mode in modes:
+            row = found.get((mode, case.id))
+            if row is None:
+                cells.append("-")
+                continue
+            why = str(row["why"]).split(":")[1] if ":" in str(row["why"]) else row["why"]
+            cells.append(f"{'pass' if row['passed'] else why or 'fail'} ({row['steps']})")
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {case.id} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=20)
@@ -401,6 +419,7 @@ def main() -> int:
             servers.close()
     finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
     common = set.intersection(*finished) if finished else set()
+    every_row = rows
     rows = [r for r in rows if r["id"] in common]
     report = (
         f"# Multi-turn accuracy, {date}\n\n"
@@ -409,6 +428,8 @@ def main() -> int:
         f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
         f"llama.cpp n_ctx {args.n_ctx}.\nMachine: {accuracy.machine()}.\n\n"
         + table(rows, modes)
+        + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model calls):\n\n"
+        + per_case(every_row, modes, cases)
         + "\n"
     )
     out_path = RESULTS / f"multiturn-{stem}.md"
