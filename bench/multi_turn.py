@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -103,6 +104,13 @@ def load_cases(count: int, seed: int) -> list[MultiCase]:
 def call_string(name: str, arguments: dict[str, Any]) -> str:
     """A call as BFCL's executor and checker read it (``convert_to_function_call``'s form)."""
     return f"{name}({','.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
+def instance_name(mode: str, stem: str) -> str:
+    """The name BFCL keeps a run's class state under. BFCL builds a Python name from it,
+    replacing only ``-./:``: a ``+`` (``code+gbnf``) made every call a NameError, and the
+    checker, whose ground-truth calls failed alike, passed the case."""
+    return re.sub(r"\W", "_", f"bench_{mode}_{stem}")
 
 
 def execute(case: MultiCase, instance: str, calls: list[str]) -> list[str]:
@@ -296,7 +304,7 @@ def run_mode(
             if deadline is not None and time.monotonic() > deadline:
                 log(f"[{mode}] time budget spent after {number - 1} cases")
                 break
-            instance = f"bench_{mode}_{stem}"
+            instance = instance_name(mode, stem)
             started = time.monotonic()
             decoded, steps = run_case(client, mode, base, case, instance)
             passed, why = score(case, decoded, f"{instance}_score")
@@ -341,6 +349,24 @@ def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
     lines.append(
         f"| HTTP/unreadable errors | {cells(lambda m: str(sum(r['errors'] for r in m)))} |"
     )
+    return "\n".join(lines)
+
+
+def per_case(rows: list[dict[str, Any]], modes: list[str], cases: list[MultiCase]) -> str:
+    """One line per case finished in any mode: its verdict in each mode ("-": not run)."""
+    found = {(r["mode"], r["id"]): r for r in rows}
+    lines = ["| case | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    for case in cases:
+        cells = []
+        for mode in modes:
+            row = found.get((mode, case.id))
+            if row is None:
+                cells.append("-")
+                continue
+            why = str(row["why"]).split(":")[1] if ":" in str(row["why"]) else row["why"]
+            cells.append(f"{'pass' if row['passed'] else why or 'fail'} ({row['steps']})")
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {case.id} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -393,6 +419,7 @@ def main() -> int:
             servers.close()
     finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
     common = set.intersection(*finished) if finished else set()
+    every_row = rows
     rows = [r for r in rows if r["id"] in common]
     report = (
         f"# Multi-turn accuracy, {date}\n\n"
@@ -401,6 +428,8 @@ def main() -> int:
         f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
         f"llama.cpp n_ctx {args.n_ctx}.\nMachine: {accuracy.machine()}.\n\n"
         + table(rows, modes)
+        + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model calls):\n\n"
+        + per_case(every_row, modes, cases)
         + "\n"
     )
     out_path = RESULTS / f"multiturn-{stem}.md"

@@ -144,6 +144,11 @@ class _Reader:
             value = statement.value
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 return  # a docstring-like note
+            if isinstance(value, ast.Name) and self._names_a_tool(value):
+                # `ls` on a line of its own: a shell's or a REPL's habit, which Python reads as
+                # doing nothing. It is that tool called without arguments (the sandbox too:
+                # sandbox/prelude.py `_MarkBare`); missing required ones are then named.
+                value = ast.copy_location(ast.Call(func=value, args=[], keywords=[]), value)
             call = self._tool_call_of(value)
             if call is not None:
                 self.calls.append(self._call(call))
@@ -172,6 +177,12 @@ class _Reader:
                     return
         self._check_result_use(statement)
         raise self._unavailable(statement, self._describe(statement))
+
+    def _names_a_tool(self, name: ast.Name) -> bool:
+        """A name of a tool, not a variable of the code's own (``x = f()`` then ``x``)."""
+        if name.id in self.results or name.id in self.values:
+            return False
+        return self.tools.spelled_tool(name) is not None
 
     def _tool_call_of(self, value: ast.expr) -> ast.Call | None:
         """The call in ``f(...)``, ``await f(...)`` or ``print(f(...))``, else None."""

@@ -20,7 +20,9 @@ once for both, which of them go out:
   each time, is not sent again when nothing else in the answer is new (``RepeatedCallError``:
   a repair round shows the result). Small models re-issue the call they just got the result of
   instead of going on (PydanticAI's ``final_result``, an agent's next tool); a poll whose result
-  changes is no loop.
+  changes is no loop, and answers from before the client's latest user message do not count:
+  a new request is new work, and the calls made for it may have changed what ``ls()`` returns
+  (BFCL's file system: ``ls()`` twice, then the user's ``cd`` and ``mv``, then ``ls()``).
 
 "Same arguments" is equal canonical JSON of the arguments after validation
 (``call_key``): keyword order, positional binding, ``1`` against ``1.0`` and an argument given
@@ -100,7 +102,7 @@ class KnownResult:
     text: str  # the tool message's text
     is_json: bool  # the text parses as JSON: the code gets the parsed value
     call: str = ""  # the call as the model reads it in the history (Toolset.render_call)
-    times: int = 1  # how often the history answered this call with this same text
+    times: int = 1  # answers of this call with this same text since the last user message
 
     @property
     def value(self) -> Any:
@@ -173,9 +175,12 @@ def known_results(
     py_names = {spec.name: spec.py_name for spec in toolset.tools}
     calls: dict[str, tuple[str, dict[str, Any]]] = {}  # tool_call_id -> (py name, arguments)
     answered: list[tuple[str, dict[str, Any], str]] = []
+    turn_start = 0  # answers before the client's latest user message: no loop in this turn
     for message in messages:
         role = message.get("role")
-        if role == "assistant":
+        if role == "user":
+            turn_start = len(answered)
+        elif role == "assistant":
             for call in message.get("tool_calls") or []:
                 if not isinstance(call, Mapping):
                     continue
@@ -192,7 +197,8 @@ def known_results(
     times: dict[tuple[str, str], int] = {}  # (call key, result text) -> answers seen
     total = 0
     with check_budget(OFF_LOOP_BUDGET_SECONDS):  # one budget for all: a history is the client's
-        for py_name, arguments, text in reversed(answered):  # newest first
+        for index in range(len(answered) - 1, -1, -1):  # newest first
+            py_name, arguments, text = answered[index]
             if len(kept) >= MAX_KNOWN_RESULTS:
                 break
             if len(text) > max_result_chars or total + len(text) > max_total_chars:
@@ -204,13 +210,15 @@ def known_results(
             except (ToolcodeError, ValueError, RecursionError):
                 continue
             key = call_key(py_name, validated)
-            times[key, text] = times.get((key, text), 0) + 1
+            if index >= turn_start:
+                times[key, text] = times.get((key, text), 0) + 1
             if key not in kept:
                 call = toolset.render_call(toolset.spec(py_name).name, arguments)
                 kept[key] = KnownResult(key=key, text=text, is_json=_is_json(text), call=call)
                 total += len(text)
     return tuple(
-        replace(result, times=times[result.key, result.text]) for result in reversed(kept.values())
+        replace(result, times=times.get((result.key, result.text), 0))
+        for result in reversed(kept.values())
     )
 
 

@@ -30,19 +30,18 @@ def tool(name: str, properties: dict[str, Any], required: list[str]) -> dict[str
     }
 
 
-TOOLS = build_toolset(
-    [
-        tool("note", {"text": {"type": "string"}}, ["text"]),
-        tool(
-            "get_weather",
-            {
-                "location": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            ["location"],
-        ),
-    ]
-)
+TOOL_SPECS = [
+    tool("note", {"text": {"type": "string"}}, ["text"]),
+    tool(
+        "get_weather",
+        {
+            "location": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        ["location"],
+    ),
+]
+TOOLS = build_toolset(TOOL_SPECS)
 
 
 class LoopThread:

@@ -189,6 +189,9 @@ ACCEPTED: list[tuple[str, str, tuple[LiteralCall, ...]]] = [
         "ping(); move(2)",
         calls(("ping", {}), ("move", {"dx": 2})),
     ),
+    # a tool's name on a line of its own (`ls`, as in a shell): that tool without arguments
+    ("bare-name", "# tool: ping\n\nping", calls(("ping", {}))),
+    ("bare-name-then-call", "ping\nmove(2)", calls(("ping", {}), ("move", {"dx": 2}))),
 ]
 
 
@@ -286,6 +289,14 @@ REFUSED: list[tuple[str, str, type[ToolcodeError], list[str], dict[str, Any]]] =
         {"name": "weather"},
     ),
     # arguments that do not fit the signature
+    (
+        "bare-name-missing-required",
+        "get_weather",
+        ToolArgumentError,
+        ["get_weather(): missing required argument 'city'"],
+        {"tool": "get_weather", "field": "city"},
+    ),
+    ("bare-name-not-a-tool", "weather", ExecutionUnavailableError, ["an expression"], {}),
     (
         "missing-required",
         "get_weather(unit='celsius')",

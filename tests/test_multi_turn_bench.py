@@ -101,6 +101,15 @@ def test_call_string_is_what_bfcl_reads() -> None:
     )
 
 
+@pytest.mark.parametrize("mode", ["code", "code+gbnf", "json", "native"])
+def test_every_mode_runs_bfcl_classes_for_real(mode: str) -> None:
+    # BFCL reads the instance name as Python: `bench_code+gbnf_...` made each call a NameError
+    instance = multi_turn.instance_name(mode, "2026-12-01-seed20261201")
+    assert instance.isidentifier()
+    [result] = multi_turn.execute(CASES[0], instance, ["pwd()"])
+    assert "current_working_directory" in result, result
+
+
 def test_the_sample_is_fixed_and_the_seeds_differ() -> None:
     again = [c.id for c in multi_turn.load_cases(20, 20261201)]
     other = [c.id for c in multi_turn.load_cases(20, 4242)]

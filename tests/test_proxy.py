@@ -162,6 +162,28 @@ def test_negative_numbers(case: Case) -> None:
     assert '"dx": -3' in arguments and '"dy": -2.5' in arguments  # ints stay ints
 
 
+LS = tool("ls", "List the current directory", {"a": {"type": "boolean"}}, [])
+
+
+def test_a_bare_tool_name_is_a_call_without_arguments(case: Case) -> None:
+    # `ls` on its own line, as in a shell (the 1.5B model on BFCL's file system, twice)
+    case.script(code("# tool: ls", "", "ls"))
+    result = case.ask(messages=[case.user("What is in this directory?")], tools=[LS])
+    assert result.finish_reason == "tool_calls"
+    assert result.calls() == [("ls", {})]
+
+
+def test_a_bare_tool_name_missing_arguments_gets_a_repair_round_naming_them(case: Case) -> None:
+    case.script(
+        code("# tool: get_weather", "get_weather"),
+        code("# tool: get_weather", "get_weather(location='Oslo')"),
+    )
+    result = case.ask(messages=[case.user("Weather in Oslo?")], tools=[WEATHER])
+    assert result.calls() == [("get_weather", {"location": "Oslo"})]
+    repair = upstream_request(case)["messages"][-1]["content"]
+    assert "missing required argument 'location'" in repair
+
+
 def test_nested_lists_of_dicts(case: Case) -> None:
     case.script(
         code(

@@ -128,6 +128,21 @@ def test_a_call_answered_twice_alike_is_a_loop_and_gets_a_repair_round(case: Cas
     assert "2 times" in repair
 
 
+def test_answers_before_the_latest_user_message_are_no_loop(case: Case) -> None:
+    """BFCL's file system on the real model: ls() twice in one turn, then the user asked for a
+    cd and a mv, and the ls() after them was refused as a loop ("the same call gives the same
+    result again"), though the directory had changed."""
+    case.script(code("# tool: find_flight", FF))
+    messages = answered_twice(case, '["AF123", 420.0]')
+    messages += [
+        {"role": "assistant", "content": "AF123 costs 420 EUR."},
+        case.user("Has the price changed?"),
+    ]
+    result = case.ask(messages=messages, tools=TOOLS)
+    assert result.calls() == [CALL_FF]
+    assert len(case.seen) == 1  # no repair round
+
+
 def test_a_poll_whose_result_changed_is_no_loop(case: Case) -> None:
     case.script(code("# tool: find_flight", FF))
     messages = answered_twice(case, '["AF123", 420.0]')

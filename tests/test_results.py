@@ -371,6 +371,8 @@ def test_the_all_answered_error_names_the_calls() -> None:
 # --- loops: a call answered several times with one result --------------------------------------
 
 TWICE = answered_history((NYC, '["AF123", 420.0]'), (NYC, '["AF123", 420.0]'))
+AGAIN = {"role": "user", "content": "and now?"}  # the client's next request
+ONCE_MORE = answered_history((NYC, '["AF123", 420.0]'))[1:]  # find_flight answered once more
 
 
 @pytest.mark.parametrize(
@@ -381,8 +383,21 @@ TWICE = answered_history((NYC, '["AF123", 420.0]'), (NYC, '["AF123", 420.0]'))
         (HISTORY, FF, False),  # answered once: a refresh
         (answered_history((NYC, "[1]"), (NYC, "[2]")), FF, False),  # the result changed: a poll
         (TWICE, f"{FF}\nbook_flight(flight='AF123')", False),  # something new goes out with it
+        # answers before the user's latest message do not count: a new request, a new state
+        ([*TWICE, AGAIN], FF, False),
+        ([*TWICE, AGAIN, *ONCE_MORE], FF, False),
+        ([*HISTORY, AGAIN, *TWICE[1:]], FF, True),  # twice since it: a loop in this turn
     ],
-    ids=["third-call", "twice-in-one-answer", "answered-once", "changing-result", "with-new"],
+    ids=[
+        "third-call",
+        "twice-in-one-answer",
+        "answered-once",
+        "changing-result",
+        "with-new",
+        "next-user-message",
+        "once-since-the-user-message",
+        "twice-since-the-user-message",
+    ],
 )
 def test_loops(history: list[dict[str, Any]], code: str, loop: bool) -> None:
     answered = Answered.of(TOOLS, known(history))
@@ -396,3 +411,5 @@ def test_loops(history: list[dict[str, Any]], code: str, loop: bool) -> None:
 def test_a_loop_counts_the_answers_of_one_result() -> None:
     (result,) = known(TWICE)
     assert (result.times, result.call) == (2, 'find_flight(origin="PAR", destination="NYC")')
+    (result,) = known([*TWICE, AGAIN])
+    assert (result.times, result.value) == (0, ["AF123", 420.0])  # still known, not a loop

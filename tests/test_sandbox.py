@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from litellm_toolcode.answer import interpret
 from litellm_toolcode.errors import ToolArgumentError, UnknownToolError
 from litellm_toolcode.sandbox import (
     CodeExecutionError,
@@ -33,8 +34,16 @@ from litellm_toolcode.sandbox import (
 )
 from litellm_toolcode.sandbox.kernel import Kernel
 from litellm_toolcode.sandbox.run import _cell
+from litellm_toolcode.schema_code import build_toolset
 from tests.gateway_helpers import HOST_SECRET, Gateway
-from tests.sandbox_helpers import TOOLS, LoopThread, processes_mentioning, processes_of_uid
+from tests.sandbox_helpers import (
+    TOOL_SPECS,
+    TOOLS,
+    LoopThread,
+    processes_mentioning,
+    processes_of_uid,
+    tool,
+)
 
 SECRET = HOST_SECRET  # in this process's environment and in the test gateway's
 
@@ -196,6 +205,20 @@ def test_validated_on_the_host_through_interpret(sb: LoopThread) -> None:
         {"location": "A"},
         {"location": "B"},
     ]
+
+
+def test_a_bare_tool_name_is_a_call_as_in_the_literal_path(sb: LoopThread) -> None:
+    # `ls` on a line of its own, as in a shell: the tool without arguments (check.py alike)
+    toolset = build_toolset([*TOOL_SPECS, tool("ping", {}, [])])
+    text = "```python\nfor c in ['A', 'B']:\n    get_weather(location=c)\nping\n```"
+    reply = sb.interpret(text, toolset)
+    assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [
+        ("get_weather", {"location": "A"}),
+        ("get_weather", {"location": "B"}),
+        ("ping", {}),
+    ]
+    literal = interpret("```python\nget_weather(location='A')\nping\n```", toolset)
+    assert [c.name for c in literal.tool_calls] == ["get_weather", "ping"]
 
 
 def test_too_many_calls_is_an_error(sb: LoopThread) -> None:

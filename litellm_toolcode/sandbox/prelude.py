@@ -331,6 +331,11 @@ class _MarkBare(ast.NodeTransformer):
 
     def visit_Expr(self, node):
         self.generic_visit(node)
+        if isinstance(node.value, ast.Name) and node.value.id in self.tools:
+            # `ls` on a line of its own is that tool called without arguments (check.py)
+            node.value = ast.copy_location(
+                ast.Call(func=node.value, args=[], keywords=[]), node.value
+            )
         target = node.value.value if isinstance(node.value, ast.Await) else node.value
         if (
             isinstance(target, ast.Call)
