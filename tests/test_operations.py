@@ -132,7 +132,9 @@ def spy_records(proxy: Proxy, key: str, count: int = 1) -> list[dict[str, Any]]:
     path = proxy.log.parent / "spy.jsonl"
     found: list[dict[str, Any]] = []
     for _ in range(200):
-        lines = path.read_text().splitlines() if path.exists() else []
+        text = path.read_text() if path.exists() else ""
+        # only complete lines: the spy may be writing the last one as we read
+        lines = text[: text.rfind("\n") + 1].splitlines()
         found = [r for r in map(json.loads, lines) if key in r["messages"]]
         if len(found) >= count:
             return found
