@@ -189,12 +189,12 @@ class _Writer:
         for py in py_names:
             client = self.toolset.spec(py).name
             headers.extend(w for w in [py, client] if w not in headers)
-        call = self.rule("call", " | ".join(self.call(py, self.spellings(py)) for py in py_names))
         # a result may come from any of the request's tools, also one tool_choice does not call
-        every = [t.py_name for t in self.toolset.tools]
-        any_call = self.rule(
-            "any-call", " | ".join(self.call(py, self.spellings(py)) for py in every)
-        )
+        rules = {
+            t.py_name: self.call(t.py_name, self.spellings(t.py_name)) for t in self.toolset.tools
+        }
+        call = self.rule("call", " | ".join(rules[py] for py in py_names))
+        any_call = self.rule("any-call", " | ".join(rules.values()))
         index = 'ws "[" ws ( int | pystr ) ws "]"'
         self.rules[_RESULT] = f"{any_call} ( {index} ){{0,{_RESULT_INDEXES}}}"
         line = self.rule("call-line", f"{call} tail")
