@@ -6,7 +6,8 @@ negative numbers, nested lists/dicts and strings of any quoting come out exactly
 would need the code to run (loops, arithmetic, a method call) raises
 ``ExecutionUnavailableError``, so the hook can either run the code in the sandbox or answer with a
 message that tells the model what to write instead. Messages name the line and the piece of code
-at fault (wording: ``check_text.py``): in repair rounds the model reads them.
+at fault (wording: ``check_text.py``): in repair rounds the model reads them. This module reads
+statements and calls; the literal values inside them are ``check_values.py``'s.
 
 A tool's result is read where it stays literal (``g(v=f(...))``, ``g(v=x)``, ``f(...)[1]``):
 it is the result answered earlier in the conversation (``results.Answered``), else the code stops
@@ -23,22 +24,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .check_names import ToolNames
-from .check_text import (
-    BUILTINS,
-    CONSTRUCTS,
-    JSON_NAMES,
-    LITERAL_HINT,
-    NEEDS_EXECUTION,
-    argument_error,
-    bind_error,
-    syntax_message,
-    truncate,
-)
+from .check_text import BUILTINS, CONSTRUCTS, NEEDS_EXECUTION, bind_error, syntax_message
+from .check_values import NOT_READ, ValueReader, literal_key, plain
 from .errors import (
     CodeSyntaxError,
     ExecutionUnavailableError,
     ModelOutputError,
-    ToolArgumentError,
     UnknownToolError,
 )
 from .results import Pending, first_pending
@@ -106,10 +97,7 @@ def read_literal_calls(
     return _Reader(code, signatures, frozenset(model_names), names, answered).read(tree)
 
 
-_NOT_READ = object()  # an expression the literal path does not read as a result
-
-
-class _Reader:
+class _Reader(ValueReader):
     """Walks the module's statements; remembers which names hold tool results."""
 
     def __init__(
@@ -120,12 +108,8 @@ class _Reader:
         names: CallNames | None,
         answered: Answered | None,
     ) -> None:
-        self.code = code
-        self.tools = ToolNames(signatures, model_names, names)
+        super().__init__(code, ToolNames(signatures, model_names, names))
         self.answered = answered
-        # variable -> (function, line, index in calls) of a result not known
-        self.results: dict[str, tuple[str, int, int]] = {}
-        self.values: dict[str, Any] = {}  # variable -> a result known from the conversation
         self.calls: list[LiteralCall] = []
 
     def read(self, tree: ast.Module) -> tuple[LiteralCall, ...]:
@@ -172,7 +156,7 @@ class _Reader:
                 return
             if isinstance(statement.value, ast.Subscript):
                 result = self._subscript(statement.value)
-                if result is not _NOT_READ:
+                if result is not NOT_READ:
                     self._bind(name, result)
                     return
         self._check_result_use(statement)
@@ -277,7 +261,7 @@ class _Reader:
                 raise self._unavailable(call, f"calling the built-in {written}()") from None
             raise bind_error(call, function, signature, error, kwargs) from None
         literal = LiteralCall(
-            function, {name: _plain(v) for name, v in bound.arguments.items()}, bare
+            function, {name: plain(v) for name, v in bound.arguments.items()}, bare
         )
         pending = first_pending(literal.arguments)
         if pending is not None:  # not recorded: it needs a result only the client can give
@@ -293,14 +277,14 @@ class _Reader:
 
     def _subscript(self, node: ast.Subscript) -> Any:
         """``f(...)[1]``, ``x["price"]``: a lookup with literal keys in a tool's result, done
-        here when the result is known; ``_NOT_READ`` when it is no such lookup."""
+        here when the result is known; ``NOT_READ`` when it is no such lookup."""
         keys: list[Any] = []
         base: ast.expr = node
         while isinstance(base, ast.Subscript):
-            keys.insert(0, _literal_key(base.slice))
+            keys.insert(0, literal_key(base.slice))
             base = base.value
-        if any(key is _NOT_READ for key in keys):
-            return _NOT_READ  # the sandbox evaluates the keys
+        if any(key is NOT_READ for key in keys):
+            return NOT_READ  # the sandbox evaluates the keys
         if isinstance(base, ast.Name) and base.id in self.values:
             value = self.values[base.id]
         elif isinstance(base, ast.Name) and base.id in self.results:
@@ -309,7 +293,7 @@ class _Reader:
             assert isinstance(base, ast.Call)
             value = self._nested(base)
         else:
-            return _NOT_READ
+            return NOT_READ
         if isinstance(value, Pending):
             raise self._used(node, value)
         for key in keys:
@@ -360,117 +344,7 @@ class _Reader:
         self._check_result_use(call)
         raise self._unavailable(call, f"calling `{self._segment(func)}`")
 
-    # values
-
-    def _value(self, node: ast.expr, tool: str, field: str | None) -> Any:
-        """The plain Python value of a literal expression."""
-        if isinstance(node, ast.Constant):
-            return self._constant(node, tool, field)
-        if isinstance(node, ast.UnaryOp):
-            number = _signed_number(node)
-            if number is not None:
-                return number
-        elif isinstance(node, ast.List | ast.Tuple | ast.Set):
-            items: list[Any] = []
-            for element in node.elts:
-                if isinstance(element, ast.Starred):
-                    self._check_result_use(element)
-                    raise self._unavailable(element, f"unpacking `{self._segment(element)}`")
-                items.append(self._value(element, tool, field))
-            return items
-        elif isinstance(node, ast.Dict):
-            return self._dict(node, tool, field)
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in self.tools.model_names
-        ):
-            return self._model(node, tool, field)
-        elif self.tools.is_tool_call(node):
-            assert isinstance(node, ast.Call)
-            return self._nested(node)
-        elif isinstance(node, ast.Subscript):
-            result = self._subscript(node)
-            if result is not _NOT_READ:
-                return result
-        elif isinstance(node, ast.Name):
-            if node.id in self.values:
-                return self.values[node.id]
-            if node.id in self.results:
-                return Pending(*self.results[node.id], name=node.id)
-            hint = JSON_NAMES.get(node.id)
-            raise self._unavailable(
-                node, f"the name `{node.id}`" + (f" (did you mean {hint}?)" if hint else "")
-            )
-        self._check_result_use(node)
-        construct = CONSTRUCTS.get(type(node))
-        segment = f"`{self._segment(node)}`"
-        raise self._unavailable(node, f"{construct} {segment}" if construct else segment)
-
-    def _constant(self, node: ast.Constant, tool: str, field: str | None) -> Any:
-        value = node.value
-        if value is None or isinstance(value, str | bool | int | float):
-            return value
-        if isinstance(value, bytes):
-            problem = "is a bytes literal; pass a str instead (drop the b prefix)"
-        elif value is Ellipsis:
-            problem = "is a placeholder (...); pass the actual value"
-        else:
-            problem = f"is a {type(value).__name__}, which has no JSON form"
-        raise self._argument_error(node, tool, f"`{self._segment(node)}` {problem}", field)
-
-    def _dict(self, node: ast.Dict, tool: str, field: str | None) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in zip(node.keys, node.values, strict=True):
-            if key is None:  # {**other}
-                spread = self._value(value, tool, field) if isinstance(value, ast.Dict) else None
-                if spread is None:
-                    self._check_result_use(value)
-                    raise self._unavailable(value, f"unpacking `**{self._segment(value)}`")
-                result.update(spread)
-                continue
-            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
-                self._check_result_use(key)
-                raise self._argument_error(
-                    key,
-                    tool,
-                    f"dict key `{self._segment(key)}` must be a quoted string, "
-                    f'e.g. "{truncate(self._segment(key))}"',
-                    field,
-                )
-            result[key.value] = self._value(value, tool, field)
-        return result
-
-    def _model(self, node: ast.Call, tool: str, field: str | None) -> dict[str, Any]:
-        """``Guest(name="a", age=3)`` -> ``{"name": "a", "age": 3}``; validation comes later."""
-        name = node.func.id if isinstance(node.func, ast.Name) else "model"
-        if node.args:
-            raise self._argument_error(
-                node,
-                tool,
-                f"{name}(...) takes keyword arguments only, e.g. {name}(field=value)",
-                field,
-            )
-        result: dict[str, Any] = {}
-        for keyword in node.keywords:
-            if keyword.arg is not None:
-                result[keyword.arg] = self._value(keyword.value, tool, field)
-            elif isinstance(keyword.value, ast.Dict):
-                result.update(self._dict(keyword.value, tool, field))
-            else:
-                self._check_result_use(keyword)
-                raise self._unavailable(keyword, f"unpacking `{self._segment(keyword)}`")
-        return result
-
     # errors
-
-    def _segment(self, node: ast.AST) -> str:
-        segment = ast.get_source_segment(self.code, node)
-        return truncate(segment if segment is not None else ast.unparse(node))
-
-    def _unavailable(self, node: ast.AST, what: str) -> ExecutionUnavailableError:
-        line = getattr(node, "lineno", "?")
-        return ExecutionUnavailableError(f"line {line}: {what} {NEEDS_EXECUTION}. {LITERAL_HINT}")
 
     def _check_result_use(self, node: ast.AST) -> None:
         """Raise ResultUsedError if ``node`` reads a variable that holds a tool's result."""
@@ -497,36 +371,3 @@ class _Reader:
                 for index, call in enumerate(self.calls)
             ),
         )
-
-    def _argument_error(
-        self, node: ast.AST, tool: str, problem: str, field: str | None
-    ) -> ToolArgumentError:
-        return argument_error(node, tool, problem, field)
-
-
-def _signed_number(node: ast.expr) -> int | float | None:
-    """``-3``, ``+2.5``, ``-(3)``: a number with signs in front, else None."""
-    if isinstance(node, ast.Constant):
-        value = node.value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        return None
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        number = _signed_number(node.operand)
-        if number is None:
-            return None
-        return -number if isinstance(node.op, ast.USub) else number
-    return None
-
-
-def _literal_key(node: ast.expr) -> Any:
-    """The key of ``[...]`` when it is a literal str or int (not bool), else ``_NOT_READ``."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    number = _signed_number(node)
-    return number if isinstance(number, int) else _NOT_READ
-
-
-def _plain(value: Any) -> Any:
-    """``*args`` binds a tuple: keep values JSON-shaped (lists, not tuples)."""
-    return list(value) if isinstance(value, tuple) else value
