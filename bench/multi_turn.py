@@ -146,6 +146,28 @@ def score(case: MultiCase, decoded: list[list[list[str]]], instance: str) -> tup
     return False, f"{verdict.get('error_type')}: {verdict.get('error_message')}"[:300]
 
 
+def turns_right(case: MultiCase, decoded: list[list[list[str]]], instance: str) -> int:
+    """How many turns, from the first, BFCL's checker accepts before the first it refuses.
+
+    BFCL scores a case all or nothing, and a small model passes almost none, so this shows how
+    far each mode gets. The checker runs on each prefix of the turns, every prefix under its own
+    instance name (BFCL keeps class state per name: a shared one would carry state over).
+    """
+    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
+
+    for count in range(1, min(len(decoded), len(case.ground_truth)) + 1):
+        entry = copy.deepcopy(case.entry)
+        try:
+            verdict = multi_turn_checker(
+                decoded[:count], case.ground_truth[:count], entry, CATEGORY, f"{instance}_{count}"
+            )
+        except Exception:  # the checker asserts on shapes it does not expect: not accepted
+            return count - 1
+        if not verdict.get("valid"):
+            return count - 1
+    return min(len(decoded), len(case.ground_truth))
+
+
 # ---------------------------------------------------------------- one agent loop
 
 
@@ -278,8 +300,13 @@ def _raw(stem: str, mode: str) -> Path:
 def finished_rows(stem: str, mode: str, cases: list[MultiCase]) -> list[dict[str, Any]]:
     path = _raw(stem, mode)
     wanted = {c.id for c in cases}
-    rows = accuracy._read_jsonl(path) if path.exists() else []
-    return [r for r in rows if r.get("id") in wanted]
+    rows = [r for r in (accuracy._read_jsonl(path) if path.exists() else []) if r["id"] in wanted]
+    by_id = {c.id: c for c in cases}
+    for row in rows:  # rows written before turns_right was counted
+        if "turns_right" not in row:
+            instance = f"{instance_name(mode, stem)}_prefix"
+            row["turns_right"] = turns_right(by_id[row["id"]], row["decoded"], instance)
+    return rows
 
 
 def run_mode(
@@ -308,12 +335,14 @@ def run_mode(
             started = time.monotonic()
             decoded, steps = run_case(client, mode, base, case, instance)
             passed, why = score(case, decoded, f"{instance}_score")
+            right = turns_right(case, decoded, f"{instance}_prefix")
             row = {
                 "mode": mode,
                 "id": case.id,
                 "passed": passed,
                 "why": why,
                 "turns": len(case.turns),
+                "turns_right": right,
                 "steps": len(steps),
                 "errors": sum(1 for s in steps if s.error),
                 "seconds": round(time.monotonic() - started, 1),
@@ -343,6 +372,8 @@ def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
         return lambda mine: f"{sum(r[key] for r in mine) / len(mine):.1f}" if mine else "-"
 
     lines.append(f"| **passed** | {cells(passed)} |")
+    lines.append(f"| mean turns right, from the first | {cells(mean('turns_right'))} |")
+    lines.append(f"| mean turns/case | {cells(mean('turns'))} |")
     lines.append(f"| mean s/case | {cells(mean('seconds'))} |")
     lines.append(f"| mean model calls/case | {cells(mean('steps'))} |")
     lines.append(f"| mean output tokens/case | {cells(mean('completion_tokens'))} |")
@@ -364,7 +395,8 @@ def per_case(rows: list[dict[str, Any]], modes: list[str], cases: list[MultiCase
                 cells.append("-")
                 continue
             why = str(row["why"]).split(":")[1] if ":" in str(row["why"]) else row["why"]
-            cells.append(f"{'pass' if row['passed'] else why or 'fail'} ({row['steps']})")
+            verdict = "pass" if row["passed"] else why or "fail"
+            cells.append(f"{verdict} ({row['steps']}; {row['turns_right']}/{row['turns']})")
         if any(cell != "-" for cell in cells):
             lines.append(f"| {case.id} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -428,9 +460,9 @@ def main() -> int:
         f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
         f"llama.cpp n_ctx {args.n_ctx}.\nMachine: {accuracy.machine()}.\n\n"
         + table(rows, modes)
-        + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model calls):\n\n"
-        + per_case(every_row, modes, cases)
-        + "\n"
+        + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model "
+        "calls; turns right/turns: those BFCL's checker accepts from the first, before one it "
+        "refuses):\n\n" + per_case(every_row, modes, cases) + "\n"
     )
     out_path = RESULTS / f"multiturn-{stem}.md"
     out_path.write_text(report)

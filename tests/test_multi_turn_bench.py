@@ -115,3 +115,23 @@ def test_the_sample_is_fixed_and_the_seeds_differ() -> None:
     other = [c.id for c in multi_turn.load_cases(20, 4242)]
     assert again == [c.id for c in multi_turn.load_cases(20, 20261201)]
     assert len(set(again)) == 20 and set(again) != set(other)
+
+
+def _turn_wrong(case: multi_turn.MultiCase) -> int:
+    """A turn whose ground truth makes calls, after the first turn that does."""
+    with_calls = [i for i, gt in enumerate(case.ground_truth) if gt]
+    return with_calls[1]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_turns_right_counts_until_the_first_refused_turn(case: multi_turn.MultiCase) -> None:
+    truth = [[list(gt)] if gt else [] for gt in case.ground_truth]
+    run = f"turns_{next(_runs)}"
+    assert multi_turn.turns_right(case, truth, run) == len(case.ground_truth)
+    wrong = _turn_wrong(case)
+    broken = [*truth[:wrong], [["pwd()"]], *truth[wrong + 1 :]]
+    assert multi_turn.turns_right(case, broken, f"{run}_broken") == wrong
+    # an answer with fewer turns counts only those; one with no calls at all, none right
+    assert multi_turn.turns_right(case, truth[:wrong], f"{run}_short") == wrong
+    nothing: list[list[list[str]]] = [[] for _ in case.ground_truth]
+    assert multi_turn.turns_right(case, nothing, f"{run}_empty") == 0
