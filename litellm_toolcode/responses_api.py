@@ -70,6 +70,13 @@ def _chat_request(data: Mapping[str, Any]) -> dict[str, Any]:
             "conversation in input (function_call and function_call_output items included)",
             param="previous_response_id",
         )
+    extra = data.get("extra_body")
+    if extra is not None and not isinstance(extra, Mapping):  # the grammar is merged into it
+        raise RequestError(
+            f"extra_body must be a JSON object of fields for the upstream, not a "
+            f"{type(extra).__name__}",
+            param="extra_body",
+        )
     tools = data.get("tools") or []
     config = _config()
     chat_tools, _ = config.transform_responses_api_tools_to_chat_completion_tools(tools)
@@ -126,8 +133,9 @@ def chat_view(data: Mapping[str, Any]) -> dict[str, Any]:
             view[key] = data[key]
     if data.get("max_output_tokens") is not None:
         view["max_tokens"] = data["max_output_tokens"]
-    extra = data.get("extra_body") or {}  # the grammar, where the rewrite put it
-    view.update({k: extra[k] for k in GRAMMAR_FIELDS if k in extra})  # repair rounds keep it
+    extra = data.get("extra_body")  # the grammar, where the rewrite put it
+    if isinstance(extra, Mapping):  # repair rounds keep it
+        view.update({k: extra[k] for k in GRAMMAR_FIELDS if k in extra})
     return view
 
 

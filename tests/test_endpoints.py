@@ -155,8 +155,11 @@ def test_responses_plain_answer_and_requests_without_tools(
     [
         ({"previous_response_id": "resp_123"}, "previous_response_id"),
         ({"tools": [WEATHER, {"type": "web_search"}]}, "web_search"),
+        # plain LiteLLM answers these with a 500 from deep inside; the grammar merges into it
+        ({"extra_body": "x"}, "extra_body must be a JSON object"),
+        ({"extra_body": [1, 2]}, "not a list"),
     ],
-    ids=["previous_response_id", "web_search"],
+    ids=["previous_response_id", "web_search", "extra-body-str", "extra-body-list"],
 )
 def test_responses_what_code_mode_refuses(
     rcase: Case, proxy: Proxy, extra: dict[str, Any], fragment: str
