@@ -19,6 +19,7 @@ no call. An HTTP error or an unreadable answer fails the case in every category.
     .venv/bin/python bench/accuracy.py                       # 40 per category, all modes
     .venv/bin/python bench/accuracy.py --per-category 10 --modes code,json
     .venv/bin/python bench/accuracy.py --per-category 10 --seed 4242 --modes code,code+gbnf
+    .venv/bin/python bench/accuracy.py --gguf ~/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf
 
 Needs llama-cpp-python and the model (``.venv/bin/python scripts/serve.py --prepare-only``) and
 ``bfcl-eval`` (installed with ``--no-deps`` on first use). Raw answers go to
@@ -484,11 +485,31 @@ def run_mode(
     return rows
 
 
+EMBEDDED_MODEL = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"
+GGUF_HELP = "another chatml GGUF model file for every mode (default: the embedded model)"
+
+
+def model_file(gguf: str) -> Path:
+    """The GGUF every mode's llama.cpp server loads: ``--gguf`` (a chatml model, e.g. a larger
+    Qwen2.5-Coder, to see what model size does), else the embedded one, fetched if needed."""
+    if not gguf:
+        return serve.prepare()
+    path = Path(gguf).expanduser()
+    if not path.is_file():
+        raise SystemExit(f"--gguf {gguf}: no such file")
+    serve.ensure_llama_cpp()
+    return path
+
+
+def model_label(gguf: str) -> str:
+    return f"`{Path(gguf).name}`" if gguf else EMBEDDED_MODEL
+
+
 def run_all(
     modes: list[str], cases: list[Case], stem: str, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     """Start the servers, run every mode side by side, stop the servers."""
-    model = serve.prepare()
+    model = model_file(args.gguf)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # servers are stopped
     os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
@@ -550,6 +571,7 @@ def main() -> int:
         action="store_true",
         help="run nothing: build the table from the rows the runs with this --tag wrote",
     )
+    parser.add_argument("--gguf", default="", help=GGUF_HELP)
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     categories = [c for c in args.categories.split(",") if c]
@@ -593,7 +615,7 @@ def main() -> int:
         f"# Accuracy, {date}\n\n"
         f"BFCL v4 (bfcl-eval 2026.3.23), {args.per_category} cases per category, seed "
         f"{args.seed}, scored with BFCL's AST checker (irrelevance: an answer without a call).\n"
-        f"Model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M on llama-cpp-python 0.3.36, temperature 0, "
+        f"Model: {model_label(args.gguf)} on llama-cpp-python 0.3.36, temperature 0, "
         f"max_tokens {MAX_TOKENS}.\nMachine: {machine()}, llama.cpp threads per server: "
         f"{args.threads}, modes run side by side. {wall}{partial}\n\n"
         f"Modes: `code` = litellm-toolcode through the LiteLLM proxy (`config.yaml`, alias "

@@ -415,6 +415,7 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep finished cases of --tag")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per model call")
     parser.add_argument("--report-only", action="store_true", help="table from the raw rows")
+    parser.add_argument("--gguf", default="", help=accuracy.GGUF_HELP)
     parser.add_argument(
         "--base",
         action="append",
@@ -443,7 +444,7 @@ def main() -> int:
         rows = _run_side_by_side(modes, given, cases, stem, args, deadline)
     else:
         os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
-        servers = accuracy.Servers(accuracy.serve.prepare(), LOGS, n_ctx=args.n_ctx)
+        servers = accuracy.Servers(accuracy.model_file(args.gguf), LOGS, n_ctx=args.n_ctx)
         try:
             bases = {m: given.get(m) or servers.base(m) for m in modes}
             rows = _run_side_by_side(modes, bases, cases, stem, args, deadline)
@@ -458,7 +459,8 @@ def main() -> int:
         f"BFCL v4 `{CATEGORY}` (bfcl-eval 2026.3.23), {len(common)} of {len(cases)} sampled "
         f"cases (seed {args.seed}) finished in every mode, scored with BFCL's multi-turn checker. "
         f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
-        f"llama.cpp n_ctx {args.n_ctx}.\nMachine: {accuracy.machine()}.\n\n"
+        f"llama.cpp n_ctx {args.n_ctx}.\nModel: {accuracy.model_label(args.gguf)}. "
+        f"Machine: {accuracy.machine()}.\n\n"
         + table(rows, modes)
         + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model "
         "calls; turns right/turns: those BFCL's checker accepts from the first, before one it "

@@ -135,3 +135,11 @@ def test_turns_right_counts_until_the_first_refused_turn(case: multi_turn.MultiC
     assert multi_turn.turns_right(case, truth[:wrong], f"{run}_short") == wrong
     nothing: list[list[list[str]]] = [[] for _ in case.ground_truth]
     assert multi_turn.turns_right(case, nothing, f"{run}_empty") == 0
+
+
+def test_another_model_file_is_named_or_refused(tmp_path: Any) -> None:
+    # --gguf: both benchmarks load another chatml model; the report names the file it loaded
+    assert multi_turn.accuracy.model_label("") == multi_turn.accuracy.EMBEDDED_MODEL
+    assert multi_turn.accuracy.model_label("~/m/qwen-7b.gguf") == "`qwen-7b.gguf`"
+    with pytest.raises(SystemExit, match="no such file"):
+        multi_turn.accuracy.model_file(str(tmp_path / "missing.gguf"))
