@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import inspect
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .check_names import ToolNames
@@ -32,28 +32,13 @@ from .errors import (
     ModelOutputError,
     UnknownToolError,
 )
-from .results import Pending, first_pending
+from .results import LiteralCall, Pending, first_pending
 
 if TYPE_CHECKING:
     from .results import Answered
     from .spelling import CallNames
 
 __all__ = ["LiteralCall", "ResultUsedError", "read_literal_calls"]
-
-
-@dataclass(frozen=True)
-class LiteralCall:
-    """One tool call read from the code."""
-
-    function: str
-    """The Python function name called (a key of the signatures)."""
-    arguments: dict[str, Any]
-    """Parameter name -> plain Python value, for the arguments given (defaults not applied)."""
-    bare: bool = True
-    """The call is a statement of its own (``f(...)``, ``print(f(...))``): its value is unused.
-    False when the code takes its value (assigned, an argument, looked into)."""
-    result_needed: bool = False
-    """The code stopped at a use of this call's result (not known yet)."""
 
 
 class ResultUsedError(ExecutionUnavailableError):

@@ -49,18 +49,34 @@ from .errors import AlreadyAnsweredError, RepeatedCallError, ToolcodeError
 from .history import text_of
 
 if TYPE_CHECKING:
-    from .check import LiteralCall
     from .schema import Toolset
 
 __all__ = [
     "Answered",
     "KnownResult",
+    "LiteralCall",
     "Pending",
     "call_key",
     "first_pending",
     "known_results",
     "resolve",
 ]
+
+
+@dataclass(frozen=True)
+class LiteralCall:
+    """One tool call read from the code, on the host (``check.py``) or in a kernel."""
+
+    function: str
+    """The Python function name called (a key of the signatures)."""
+    arguments: dict[str, Any]
+    """Parameter name -> plain Python value, for the arguments given (defaults not applied)."""
+    bare: bool = True
+    """The call is a statement of its own (``f(...)``, ``print(f(...))``): its value is unused.
+    False when the code takes its value (assigned, an argument, looked into)."""
+    result_needed: bool = False
+    """The code stopped at a use of this call's result (not known yet)."""
+
 
 LOOP_AFTER = 2  # answered this often with one result: calling it again is a loop
 _SHOWN_CHARS = 300  # of a result, in the repair round that shows it

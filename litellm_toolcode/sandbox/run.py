@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..answer import Executor
-from ..check import LiteralCall
 from ..errors import ModelOutputError, ToolcodeError
+from ..results import LiteralCall
 from ..schema import Toolset
 from ..spelling import Spellings
 from .gateway import GatewayBackend, GatewaySettings
