@@ -32,6 +32,7 @@ import json
 import os
 import random
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -444,6 +445,8 @@ def main() -> int:
         rows = _run_side_by_side(modes, given, cases, stem, args, deadline)
     else:
         os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
+        # a SIGTERM (kill, a time limit) stops the servers too: they outlived the run before
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
         servers = accuracy.Servers(accuracy.model_file(args.gguf), LOGS, n_ctx=args.n_ctx)
         try:
             bases = {m: given.get(m) or servers.base(m) for m in modes}
