@@ -13,11 +13,15 @@ on the same fake upstream (its own process, 127.0.0.1 only).
 - proxy memory (RSS) after 100 and after N mixed requests, plain and plugin side by side.
 
 A third proxy is a control: LiteLLM with a callback that overrides the plugin's three hooks and
-does nothing in them, for the share of the cost that is LiteLLM's callback machinery itself.
+does nothing in them, for the share of the cost that is LiteLLM's callback machinery itself. On
+the paced prose stream it runs twice: as is, and on the alias ``bench-held``, where it holds the
+upstream's first, content-less chunk (as a stream that sends nothing before its first prose
+does): LiteLLM starts the HTTP response only with the first chunk a callback yields.
 Plain LiteLLM passes the tools through and the upstream answers with a native tool call; with
 the plugin the upstream answers with the same call written as Python. Run:
 
-    .venv/bin/python -m bench.latency [--requests 300] [--memory-requests 10000] [--out FILE]
+    .venv/bin/python -m bench.latency [--requests 300] [--paced-requests 100]
+        [--memory-requests 10000] [--sections latency paced throughput memory] [--out FILE]
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ class Noop(CustomLogger):
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict, response, request_data
     ):
+        holding = request_data.get("model") == "bench-held"
         async for chunk in response:
+            if holding and not any(getattr(c.delta, "content", None) for c in chunk.choices):
+                continue  # the control that yields nothing before the first content
+            holding = False
             yield chunk
 
 
@@ -63,8 +71,9 @@ noop_instance = Noop()
 
 def config(upstream: str, plugin: bool, callback: str | None = None) -> str:
     """``bench``: the alias every row uses; ``bench-norepair``: the same with no repair round
-    (the plugin's default allows one), for calls sent before the end. ``callback``: another
-    callback instead of the plugin's (the do-nothing control)."""
+    (the plugin's default allows one), for calls sent before the end; ``bench-held``: for the
+    do-nothing control holding the first chunk. ``callback``: another callback instead of the
+    plugin's (the do-nothing control)."""
 
     def entry(alias: str, toolcode: str) -> str:
         text = (
@@ -78,6 +87,7 @@ def config(upstream: str, plugin: bool, callback: str | None = None) -> str:
 
     text = "model_list:\n" + entry("bench", "{enabled: true}")
     text += entry("bench-norepair", "{enabled: true, max_repair_rounds: 0}")
+    text += entry("bench-held", "{enabled: false}")
     callback = "litellm_toolcode.proxy_handler_instance" if plugin else callback
     if callback:
         text += f'litellm_settings:\n  callbacks: ["{callback}"]\n'
@@ -234,22 +244,31 @@ async def latency(proxies: dict[str, Proxy], requests: int) -> list[str]:
     ]
 
 
+_NAMES = {"plain": "plain", "plugin": "plugin", "noop": "do-nothing callback"}
+
+
 async def paced(proxies: dict[str, Proxy], requests: int) -> list[str]:
     rows = [
         "| answer | proxy (alias) | first p50 ms | first p90 ms | end p50 ms | first ratio |",
         "|---|---|---|---|---|---|",
     ]
+    # (proxy, alias) runs per case; the do-nothing control's share is LiteLLM's own
     cases = [
-        ("prose: first content", "content", body(1, True, True, " [paced]"), ["bench"]),
+        (
+            "prose: first content",
+            "content",
+            body(1, True, True, " [paced]"),
+            [("noop", "bench"), ("noop", "bench-held"), ("plugin", "bench")],
+        ),
         (
             "3 calls: first tool-call delta",
             "tool_calls",
             body(1, True, False, " [paced] [three]"),
-            ["bench", "bench-norepair"],
+            [("noop", "bench"), ("plugin", "bench"), ("plugin", "bench-norepair")],
         ),
     ]
-    for label, field, payload, plugin_aliases in cases:
-        runs = [("plain", "bench"), *(("plugin", alias) for alias in plugin_aliases)]
+    for label, field, payload, others in cases:
+        runs = [("plain", "bench"), *others]
         times: dict[tuple[str, str], list[tuple[float, float]]] = {run: [] for run in runs}
         clients = {name: client_for(p) for name, p in proxies.items()}
         for _ in range(requests + 3):  # interleaved, so drift hits all alike; 3 to warm up
@@ -264,9 +283,9 @@ async def paced(proxies: dict[str, Proxy], requests: int) -> list[str]:
         for run, values in firsts.items():
             p50 = statistics.median(values)
             end = statistics.median(t for _, t in times[run][3:])
-            ratio = "" if run[0] == "plain" else f"{p50 / base:.2f}"
+            ratio = "" if run[0] == "plain" else f"{p50 / base:.3f}"
             rows.append(
-                f"| {label} | {run[0]} ({run[1]}) | {p50 * 1e3:.1f} | "
+                f"| {label} | {_NAMES[run[0]]} ({run[1]}) | {p50 * 1e3:.1f} | "
                 f"{pct(values, 0.9) * 1e3:.1f} | {end * 1e3:.1f} | {ratio} |"
             )
     return rows
@@ -350,19 +369,31 @@ async def main_async(args: argparse.Namespace) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             for name in ("plain", "plugin", "noop"):
                 proxies[name] = start(name, url, Path(tmp) / name)
-            sections = [
-                "## Added latency (sequential requests, literal path)",
-                *await latency(proxies, args.requests),
-                "",
-                f"## Paced upstream ({args.paced_requests} requests per row, streaming)",
-                *await paced(proxies, args.paced_requests),
-                "",
-                f"## Throughput ({args.throughput_requests} requests, 1 tool, non-streaming)",
-                *await throughput(proxies, args.throughput_requests),
-                "",
-                "## Memory (mixed: 1/20 tools, json/stream, prose)",
-                *await memory(proxies, args.memory_requests),
-            ]
+            sections: list[str] = []
+            if "latency" in args.sections:
+                sections += [
+                    "## Added latency (sequential requests, literal path)",
+                    *await latency(proxies, args.requests),
+                    "",
+                ]
+            if "paced" in args.sections:
+                sections += [
+                    f"## Paced upstream ({args.paced_requests} requests per row, streaming)",
+                    *await paced(proxies, args.paced_requests),
+                    "",
+                ]
+            if "throughput" in args.sections:
+                sections += [
+                    f"## Throughput ({args.throughput_requests} requests, 1 tool, non-streaming)",
+                    *await throughput(proxies, args.throughput_requests),
+                    "",
+                ]
+            if "memory" in args.sections:
+                sections += [
+                    "## Memory (mixed: 1/20 tools, json/stream, prose)",
+                    *await memory(proxies, args.memory_requests),
+                    "",
+                ]
     finally:
         for proxy in proxies.values():
             stop_proxy(proxy)
@@ -372,17 +403,26 @@ async def main_async(args: argparse.Namespace) -> str:
         f"# bench/latency.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
         f"Machine: {platform.machine()}, {platform.python_version()}, "
         f"{len(__import__('os').sched_getaffinity(0))} cores; fake upstream on 127.0.0.1 "
-        f"(own process); {args.requests} requests per latency row.\n"
+        f"(own process); {args.requests} requests per latency row; sections: "
+        f"{', '.join(args.sections)}.\n"
     )
-    return head + "\n" + "\n".join(sections) + "\n"
+    return head + "\n" + "\n".join(sections)
+
+
+SECTIONS = ("latency", "paced", "throughput", "memory")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--throughput-requests", type=int, default=600)
-    parser.add_argument("--paced-requests", type=int, default=30)
+    # 100: at 30 the first prose token's p50 is known to about 1 ms (its p90 lies 5 ms above),
+    # half the 1.05x margin of about 2 ms
+    parser.add_argument("--paced-requests", type=int, default=100)
     parser.add_argument("--memory-requests", type=int, default=10_000)
+    parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to run"
+    )
     parser.add_argument(
         "--out", type=Path, help="the report file (default: bench/results/latency-<UTC date>.md)"
     )

@@ -278,17 +278,19 @@ class ToolcodeHandler(CustomLogger):  # type: ignore[misc]
                 usage_chunk = chunk
             # One choice streamed (n > 1 is not read while streaming: the others are dropped).
             delta = next((c.delta for c in chunk.choices if (c.index or 0) == 0), None)
-            if delta is None:
-                continue
-            if getattr(delta, "reasoning_content", None):
-                yield writer.upstream_reasoning(delta.reasoning_content)
-            for event in assembler.feed(delta.content or ""):
-                yield writer.text(event)
-            release = early.feed(assembler) if early is not None else None
-            if release is not None:
-                for position, call in enumerate(release.calls, release.position):
-                    for out in writer.call(position, call):
-                        yield out
+            if delta is not None:
+                if getattr(delta, "reasoning_content", None):
+                    yield writer.upstream_reasoning(delta.reasoning_content)
+                for event in assembler.feed(delta.content or ""):
+                    yield writer.text(event)
+                release = early.feed(assembler) if early is not None else None
+                if release is not None:
+                    for position, call in enumerate(release.calls, release.position):
+                        for out in writer.call(position, call):
+                            yield out
+            # The response starts now, not with the first text sent (respond.StreamWriter.opening)
+            if (opening := writer.opening()) is not None:
+                yield opening
         if writer is None:
             raise _proxy_error(ModelOutputError("The upstream model returned no choices."))
         usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)

@@ -67,6 +67,14 @@ class StreamWriter:
             choices=[StreamingChoices(index=0, delta=delta, finish_reason=finish_reason)],
         )
 
+    def opening(self) -> ModelResponseStream | None:
+        """A chunk with the role alone, unless a chunk went out already. LiteLLM's proxy starts
+        the HTTP response with the first chunk the hook yields: sent as the upstream's first
+        chunk arrives, the response starts while the model still writes, as without the plugin,
+        not with the first prose (or at the end, for held code). No content, not even "": the
+        SDK would join it into the final message, whose content may be None."""
+        return None if self._role_sent else self.chunk(Delta())
+
     def upstream_reasoning(self, text: str) -> ModelResponseStream:
         """The upstream's own ``reasoning_content`` delta, passed through."""
         self._upstream_reasoning = True

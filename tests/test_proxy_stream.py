@@ -98,6 +98,48 @@ def test_prose_reaches_the_client_while_the_upstream_is_still_answering(
     assert seen.finish_reasons == ["stop"]
 
 
+def test_the_response_starts_with_the_upstreams_first_chunk_while_code_is_held(
+    case: Case, client: openai.OpenAI
+) -> None:
+    # LiteLLM starts the HTTP response with the hook's first chunk: it must not wait for text.
+    gate = Gate()
+    answer = code("# tool: get_weather", "get_weather(location='Rome')")
+    case.script(Scripted(content=answer, pause_after=len("```python\n# tool"), gate=gate))
+    stream = client.chat.completions.create(
+        model="coder", stream=True, messages=[case.user("Rome?")], tools=[WEATHER]
+    )
+    try:
+        first = next(iter(stream))
+        upstream_paused = gate.reached.is_set() and not gate.release.is_set()
+    finally:
+        gate.release.set()
+    rest = list(stream)
+    assert upstream_paused and not gate.timed_out
+    assert first.choices[0].delta.role == "assistant"
+    assert first.choices[0].delta.content is None and not first.choices[0].delta.tool_calls
+    assert all(c.choices[0].delta.role is None for c in rest if c.choices)
+    names = [
+        t.function.name for c in rest if c.choices for t in c.choices[0].delta.tool_calls or []
+    ]
+    assert [n for n in names if n] == ["get_weather"]
+
+
+def test_an_answer_rejected_before_any_text_ends_the_started_stream_with_an_error_event(
+    case: Case, client: openai.OpenAI
+) -> None:
+    case.script(code("# tool: get_stock", "get_stock(symbol='ACME')"))
+    stream = client.chat.completions.create(  # HTTP 200: the stream started
+        model="strict", stream=True, messages=[case.user("ACME?")], tools=[WEATHER]
+    )
+    seen = Seen()
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            seen.chunks.append(chunk)
+    assert "get_stock" in info.value.message
+    assert [c.choices[0].delta.role for c in seen.chunks] == ["assistant"]
+    assert seen.content == "" and seen.call_deltas == [] and seen.finish_reasons == []
+
+
 def test_prose_streams_then_the_call_goes_out_as_tool_call_deltas(
     case: Case, client: openai.OpenAI
 ) -> None:
