@@ -161,7 +161,9 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
 
 def _key(entry: tuple[str, int, str]) -> str:
     path, line, function = entry
-    return f"{function} ({path.split('site-packages/')[-1]}:{line})"
+    if path.endswith("/noop_callback.py"):
+        path = "noop_callback.py"  # written to a temporary directory per run
+    return f"{function} ({path.split('site-packages/')[-1].split('/wt-cb/')[-1]}:{line})"
 
 
 def _calls(path: Path, requests: int) -> tuple[dict[str, float], float]:
@@ -176,7 +178,7 @@ def _calls(path: Path, requests: int) -> tuple[dict[str, float], float]:
 
 
 async def counts(
-    url: str, names: list[str], requests: int, tmp: Path, keep: Path | None
+    url: str, names: list[str], requests: int, tmp: Path, keep: Path | None, top: int
 ) -> list[str]:
     per: dict[str, dict[str, float]] = {}
     totals: dict[str, float] = {}
@@ -216,6 +218,8 @@ async def counts(
             if abs(diff) >= 0.9:  # one call per request or more; the rest is warm-up noise
                 rows.append((diff, key))
         rows.sort(key=lambda r: (-abs(r[0]), r[1]))
+        left_out = max(0, len(rows) - top)
+        rows = rows[:top]
         lines += [
             f"Functions called at least once more (or less) per request in `{name}` than in "
             "`plain`:",
@@ -223,6 +227,7 @@ async def counts(
             "| calls/req plain | calls/req this | function |",
             "|---|---|---|",
             *(f"| {base.get(k, 0.0):.2f} | {per[name].get(k, 0.0):.2f} | `{k}` |" for _, k in rows),
+            *([f"({left_out} more functions left out.)"] if left_out else []),
             "",
         ]
     return lines
@@ -290,7 +295,7 @@ async def main_async(args: argparse.Namespace) -> str:
                 section = [
                     f"## Calls per request under cProfile ({args.requests} requests, 8 clients)",
                     "",
-                    *await counts(url, names, args.requests, Path(tmp), args.keep),
+                    *await counts(url, names, args.requests, Path(tmp), args.keep, args.top),
                 ]
             else:
                 section = [
@@ -322,6 +327,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--top", type=int, default=60, help="counts: rows per variant")
     parser.add_argument("--keep", type=Path, default=None, help="counts: copy the pstats here")
     args = parser.parse_args()
     if args.requests is None:
