@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import pstats
@@ -166,6 +167,12 @@ def _key(entry: tuple[str, int, str]) -> str:
     return f"{function} ({path.split('site-packages/')[-1].split('/wt-cb/')[-1]}:{line})"
 
 
+def _thread_key(key: str) -> str:
+    where, name = key.rsplit(" ", 1)
+    path, line = where.rsplit(":", 1)
+    return _key((path, int(line), name))
+
+
 def _calls(path: Path, requests: int) -> tuple[dict[str, float], float]:
     stats = pstats.Stats(str(path))
     per: dict[str, float] = {}
@@ -181,6 +188,7 @@ async def counts(
     url: str, names: list[str], requests: int, tmp: Path, keep: Path | None, top: int
 ) -> list[str]:
     per: dict[str, dict[str, float]] = {}
+    per_thread: dict[str, dict[str, float]] = {}
     totals: dict[str, float] = {}
     for name in names:
         out = tmp / f"{name}.pstats"
@@ -199,15 +207,33 @@ async def counts(
         finally:
             stop_proxy(proxy)
         per[name], totals[name] = _calls(out, requests)
+        threads = json.loads(Path(f"{out}.threads.json").read_text())
+        per_thread[name] = {_thread_key(k): n / requests for k, n in threads.items()}
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(out, keep / out.name)
+            shutil.copy(f"{out}.threads.json", keep / f"{out.name}.threads.json")
+    thread_totals = {n: sum(per_thread[n].values()) for n in names}
     lines = [
-        "| variant | Python function calls per request (main thread) | more than plain |",
-        "|---|---|---|",
-        *(f"| {n} | {totals[n]:.0f} | {totals[n] - totals['plain']:+.0f} |" for n in names),
+        "| variant | Python function calls per request, main thread | more than plain | "
+        "in other threads | more than plain |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {n} | {totals[n]:.0f} | {totals[n] - totals['plain']:+.0f} | "
+            f"{thread_totals[n]:.0f} | {thread_totals[n] - thread_totals['plain']:+.0f} |"
+            for n in names
+        ),
         "",
     ]
+    lines += _diff_tables(per, names, top, "")
+    lines += _diff_tables(per_thread, names, top, " (other threads)")
+    return lines
+
+
+def _diff_tables(
+    per: dict[str, dict[str, float]], names: list[str], top: int, where: str
+) -> list[str]:
+    lines: list[str] = []
     base = per["plain"]
     for name in names:
         if name == "plain":
@@ -222,7 +248,7 @@ async def counts(
         rows = rows[:top]
         lines += [
             f"Functions called at least once more (or less) per request in `{name}` than in "
-            "`plain`:",
+            f"`plain`{where}:",
             "",
             "| calls/req plain | calls/req this | function |",
             "|---|---|---|",
