@@ -123,13 +123,17 @@ def config(upstream: str, name: str) -> str:
     return text + f"general_settings:\n  master_key: {MASTER_KEY}\n"
 
 
+PROXY_CPU: int | None = None  # --pin: the core every proxy runs on (the rest stay off it)
+
+
 def start(name: str, upstream: str, workdir: Path, profile_out: Path | None = None) -> Proxy:
     workdir.mkdir(parents=True)
     module = VARIANTS[_variant(name)][0]
     if module is not None:
         (workdir / "noop_callback.py").write_text(module)  # found beside the config
     if profile_out is None:
-        return start_proxy(config(upstream, name), workdir)
+        pin = ("taskset", "-c", str(PROXY_CPU)) if PROXY_CPU is not None else ()
+        return start_proxy(config(upstream, name), workdir, prefix=pin)
     return start_proxy(
         config(upstream, name),
         workdir,
@@ -314,6 +318,11 @@ async def main_async(args: argparse.Namespace) -> str:
     names = args.variants.split(",")
     if names[0] != "plain":
         raise SystemExit("the first variant must be plain (the others are compared with it)")
+    global PROXY_CPU
+    if args.pin:
+        cores = sorted(os.sched_getaffinity(0))
+        PROXY_CPU = cores[-1]  # the proxies' core; this process and the upstream get the rest
+        os.sched_setaffinity(0, set(cores[:-1]))
     upstream, url = upstream_server.spawn()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -338,7 +347,13 @@ async def main_async(args: argparse.Namespace) -> str:
         f"# bench/callback_cost.py {args.mode}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
         f"Machine: {platform.machine()}, {platform.python_version()}, "
-        f"{len(os.sched_getaffinity(0))} cores, load average at the end "
+        f"{os.cpu_count()} cores"
+        + (
+            f" (proxies pinned to core {PROXY_CPU}, client and upstream on the others)"
+            if PROXY_CPU is not None
+            else ""
+        )
+        + ", load average at the end "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; fake upstream on 127.0.0.1 (own "
         "process).\n"
     )
@@ -353,6 +368,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="rate: every proxy on the last core (taskset), the client and upstream on the others",
+    )
     parser.add_argument("--top", type=int, default=60, help="counts: rows per variant")
     parser.add_argument("--keep", type=Path, default=None, help="counts: copy the pstats here")
     args = parser.parse_args()
