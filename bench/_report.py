@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+if TYPE_CHECKING:
+    from tests.conftest import Proxy
+
 RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> str:
+    """The machine as the overhead reports name it (the cores this process may use)."""
+    return (
+        f"{platform.machine()}, Python {platform.python_version()}, "
+        f"{len(os.sched_getaffinity(0))} cores"
+    )
+
+
+def stop_all(proxies: Iterable[Proxy], upstream: subprocess.Popen[bytes]) -> None:
+    """Stop the benchmark's proxies, then its fake upstream."""
+    from tests.conftest import stop_proxy
+
+    for proxy in proxies:
+        stop_proxy(proxy)
+    upstream.terminate()
+    upstream.wait()
 
 
 def write_report(name: str, report: str, out: Path | None = None) -> Path:

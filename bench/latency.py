@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -39,8 +38,8 @@ from typing import Any
 import httpx
 
 from bench import upstream_server
-from bench._report import sse_chunks, write_report
-from tests.conftest import MASTER_KEY, Proxy, start_proxy, stop_proxy
+from bench._report import machine, sse_chunks, stop_all, write_report
+from tests.conftest import MASTER_KEY, Proxy, start_proxy
 
 # A control, not a plugin: a CustomLogger overriding the plugin's three hooks with nothing in
 # them, for what merely being a callback on these paths costs in LiteLLM itself.
@@ -395,14 +394,10 @@ async def main_async(args: argparse.Namespace) -> str:
                     "",
                 ]
     finally:
-        for proxy in proxies.values():
-            stop_proxy(proxy)
-        upstream.terminate()
-        upstream.wait()
+        stop_all(proxies.values(), upstream)
     head = (
         f"# bench/latency.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
-        f"Machine: {platform.machine()}, {platform.python_version()}, "
-        f"{len(__import__('os').sched_getaffinity(0))} cores; fake upstream on 127.0.0.1 "
+        f"Machine: {machine()}; fake upstream on 127.0.0.1 "
         f"(own process); {args.requests} requests per latency row; sections: "
         f"{', '.join(args.sections)}.\n"
     )

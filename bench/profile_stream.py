@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,9 +23,9 @@ import time
 from pathlib import Path
 
 from bench import upstream_server
-from bench._report import write_report
+from bench._report import machine, stop_all, write_report
 from bench.latency import body, client_for, config, one
-from tests.conftest import Proxy, start_proxy, stop_proxy
+from tests.conftest import Proxy, start_proxy
 
 IDLE = ("select", "epoll", "poll (selectors", "_worker (concurrent", "wait (threading")
 
@@ -137,14 +135,10 @@ async def main_async(args: argparse.Namespace, out_dir: Path) -> str:
                         "",
                     ]
     finally:
-        for proxy in proxies.values():
-            stop_proxy(proxy)
-        upstream.terminate()
-        upstream.wait()
+        stop_all(proxies.values(), upstream)
     head = (
         f"# bench/profile_stream.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
-        f"Machine: {platform.machine()}, {platform.python_version()}, "
-        f"{len(os.sched_getaffinity(0))} cores; py-spy {args.rate} Hz, {args.seconds:g} s per "
+        f"Machine: {machine()}; py-spy {args.rate} Hz, {args.seconds:g} s per "
         "row, proxy main process only; idle frames (epoll, waiting workers) left out. `stream`: "
         "sequential streaming requests, 1 and 20 tools alternating; `saturate`: 8 clients, "
         "non-streaming, 1 tool.\n"

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench._report import sse_chunks, write_report
+from bench._report import machine, sse_chunks, write_report
 from bench.upstream_server import serve_forever
 from tests.conftest import MASTER_KEY, Proxy, free_port, start_proxy, stop_proxy
 from tests.fake_upstream import Scripted
@@ -181,8 +179,7 @@ async def main_async(args: argparse.Namespace) -> str:
     deltas = len(PROSE) // 4 + 1
     head = (
         f"# bench/ttft.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, "
-        f"{len(os.sched_getaffinity(0))} cores; one proxy with both aliases; fake upstream in its "
+        f"Machine: {machine()}; one proxy with both aliases; fake upstream in its "
         f"own process streaming 4-character deltas every {args.token_ms:g} ms (the prose answer "
         f"is {deltas} deltas, so ~{deltas * args.token_ms:.0f} ms); {args.requests} requests per "
         "row. `plain` passes the tool through (the upstream streams prose either way); `coder` "
