@@ -131,20 +131,28 @@ def execute(case: MultiCase, instance: str, calls: list[str]) -> list[str]:
     return [str(r) for r in results]
 
 
-def score(case: MultiCase, decoded: list[list[list[str]]], instance: str) -> tuple[bool, str]:
-    """BFCL's multi-turn verdict for the calls of every step of every turn."""
+def _verdict(case: MultiCase, decoded: list[list[list[str]]], turns: int, instance: str) -> str:
+    """BFCL's checker on the first ``turns`` turns: "" when it accepts them, else why not."""
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
-    if len(decoded) != len(case.ground_truth):
-        return False, f"{len(decoded)} of {len(case.ground_truth)} turns answered"
     entry = copy.deepcopy(case.entry)
     try:
-        verdict = multi_turn_checker(decoded, case.ground_truth, entry, CATEGORY, instance)
+        verdict = multi_turn_checker(
+            decoded[:turns], case.ground_truth[:turns], entry, CATEGORY, instance
+        )
     except Exception as exc:  # the checker asserts on shapes it does not expect
-        return False, f"checker: {type(exc).__name__}: {exc}"[:300]
+        return f"checker: {type(exc).__name__}: {exc}"[:300]
     if verdict.get("valid"):
-        return True, ""
-    return False, f"{verdict.get('error_type')}: {verdict.get('error_message')}"[:300]
+        return ""
+    return f"{verdict.get('error_type')}: {verdict.get('error_message')}"[:300]
+
+
+def score(case: MultiCase, decoded: list[list[list[str]]], instance: str) -> tuple[bool, str]:
+    """BFCL's multi-turn verdict for the calls of every step of every turn."""
+    if len(decoded) != len(case.ground_truth):
+        return False, f"{len(decoded)} of {len(case.ground_truth)} turns answered"
+    why = _verdict(case, decoded, len(decoded), instance)
+    return not why, why
 
 
 def turns_right(case: MultiCase, decoded: list[list[list[str]]], instance: str) -> int:
@@ -154,19 +162,11 @@ def turns_right(case: MultiCase, decoded: list[list[list[str]]], instance: str) 
     far each mode gets. The checker runs on each prefix of the turns, every prefix under its own
     instance name (BFCL keeps class state per name: a shared one would carry state over).
     """
-    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
-
-    for count in range(1, min(len(decoded), len(case.ground_truth)) + 1):
-        entry = copy.deepcopy(case.entry)
-        try:
-            verdict = multi_turn_checker(
-                decoded[:count], case.ground_truth[:count], entry, CATEGORY, f"{instance}_{count}"
-            )
-        except Exception:  # the checker asserts on shapes it does not expect: not accepted
+    answered = min(len(decoded), len(case.ground_truth))
+    for count in range(1, answered + 1):
+        if _verdict(case, decoded, count, f"{instance}_{count}"):
             return count - 1
-        if not verdict.get("valid"):
-            return count - 1
-    return min(len(decoded), len(case.ground_truth))
+    return answered
 
 
 # ---------------------------------------------------------------- one agent loop
