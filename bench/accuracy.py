@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -363,6 +364,24 @@ class Servers:
             serve.stop(process)
 
 
+def stop_on_sigterm(servers: Servers | None) -> threading.Event:
+    """A SIGTERM (kill, a time limit) ends the run as Ctrl-C would, not after every case.
+
+    Exiting from the handler did not: the main thread then waited for the modes' threads,
+    which went on through all their cases. Now the servers go at once, so the case in flight
+    fails fast, and each mode's loop sees the event, keeps no row of that case and ends.
+    """
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        if servers is not None:
+            servers.close()
+
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
 def free_port() -> int:
     import socket
 
@@ -444,7 +463,9 @@ def run_mode(
     resume: bool,
     timeout: float,
     restart: Callable[[str], None],
+    stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
+    stop = stop or threading.Event()
     rows = finished_rows(stem, mode, cases) if resume else []
     done = {r["id"] for r in rows}
     raw = RESULTS / f"raw-{stem}-{mode}.jsonl"
@@ -455,7 +476,12 @@ def run_mode(
             if deadline is not None and time.monotonic() > deadline:
                 print(f"[{mode}] time budget spent after {number - 1} cases", flush=True)
                 break
+            if stop.is_set():
+                break
             outcome = run_case(client, mode, base, case)
+            if stop.is_set():  # its servers went mid-case: an error of ours, not the model's
+                print(f"[{mode}] stopped: {case.id} not kept", flush=True)
+                break
             if outcome.timed_out:
                 restart(mode)
             passed, why = score(case, outcome.calls)
@@ -510,13 +536,13 @@ def run_all(
 ) -> list[dict[str, Any]]:
     """Start the servers, run every mode side by side, stop the servers."""
     model = model_file(args.gguf)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # servers are stopped
     os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as logs:
         servers = Servers(model, Path(logs))
+        stop = stop_on_sigterm(servers)
         try:
             bases = {mode: servers.base(mode) for mode in modes}
             print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
@@ -531,6 +557,7 @@ def run_all(
                         args.resume,
                         args.case_timeout,
                         servers.restart,
+                        stop,
                     ),
                     modes,
                 )

@@ -32,8 +32,8 @@ import json
 import os
 import random
 import re
-import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -252,6 +252,10 @@ def _feed_back(
         messages.append({"role": "tool", "tool_call_id": call_id, "content": result[:RESULT_CHARS]})
 
 
+class Stopped(Exception):
+    """The run was told to stop (SIGTERM) while this case was in flight."""
+
+
 def run_case(
     client: httpx.Client,
     mode: str,
@@ -259,8 +263,12 @@ def run_case(
     case: MultiCase,
     instance: str,
     key: str = accuracy.PROXY_KEY,
+    stop: threading.Event | None = None,
 ) -> tuple[list[list[list[str]]], list[Step]]:
-    """The agent loop over every turn; the decoded calls per turn per step, and the transcript."""
+    """The agent loop over every turn; the decoded calls per turn per step, and the transcript.
+
+    Raises Stopped once ``stop`` is set: a case cut short must not be scored as the model's.
+    """
     messages: list[dict[str, Any]] = []
     decoded: list[list[list[str]]] = []
     steps: list[Step] = []
@@ -271,6 +279,8 @@ def run_case(
             started = time.monotonic()
             message, error, tokens = _ask(client, mode, base, messages, case, key)
             seconds = time.monotonic() - started
+            if stop is not None and stop.is_set():
+                raise Stopped(case.id)
             calls: list[tuple[str, dict[str, Any], str]] = []
             if message is not None:
                 try:
@@ -319,7 +329,10 @@ def run_mode(
     timeout: float,
     deadline: float | None,
     log: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+    key: str = accuracy.PROXY_KEY,
 ) -> list[dict[str, Any]]:
+    stop = stop or threading.Event()
     rows = finished_rows(stem, mode, cases) if resume else []
     done = {r["id"] for r in rows}
     with (
@@ -332,9 +345,15 @@ def run_mode(
             if deadline is not None and time.monotonic() > deadline:
                 log(f"[{mode}] time budget spent after {number - 1} cases")
                 break
+            if stop.is_set():
+                break
             instance = instance_name(mode, stem)
             started = time.monotonic()
-            decoded, steps = run_case(client, mode, base, case, instance)
+            try:
+                decoded, steps = run_case(client, mode, base, case, instance, key, stop)
+            except Stopped:
+                log(f"[{mode}] stopped: {case.id} not kept")
+                break
             passed, why = score(case, decoded, f"{instance}_score")
             right = turns_right(case, decoded, f"{instance}_prefix")
             row = {
@@ -442,15 +461,15 @@ def main() -> int:
     if args.report_only:
         rows = [r for m in modes for r in finished_rows(stem, m, cases)]
     elif set(modes) <= set(given):
-        rows = _run_side_by_side(modes, given, cases, stem, args, deadline)
+        stop = accuracy.stop_on_sigterm(None)
+        rows = _run_side_by_side(modes, given, cases, stem, args, deadline, stop)
     else:
         os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
-        # a SIGTERM (kill, a time limit) stops the servers too: they outlived the run before
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
         servers = accuracy.Servers(accuracy.model_file(args.gguf), LOGS, n_ctx=args.n_ctx)
+        stop = accuracy.stop_on_sigterm(servers)  # the servers outlived a killed run before
         try:
             bases = {m: given.get(m) or servers.base(m) for m in modes}
-            rows = _run_side_by_side(modes, bases, cases, stem, args, deadline)
+            rows = _run_side_by_side(modes, bases, cases, stem, args, deadline, stop)
         finally:
             servers.close()
     finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
@@ -483,9 +502,12 @@ def _run_side_by_side(
     stem: str,
     args: argparse.Namespace,
     deadline: float | None,
+    stop: threading.Event,
 ) -> list[dict[str, Any]]:
     def one(mode: str) -> list[dict[str, Any]]:
-        return run_mode(mode, bases[mode], cases, stem, args.resume, args.step_timeout, deadline)
+        return run_mode(
+            mode, bases[mode], cases, stem, args.resume, args.step_timeout, deadline, stop=stop
+        )
 
     with ThreadPoolExecutor(len(modes)) as pool:
         return [row for rows in pool.map(one, modes) for row in rows]

@@ -10,7 +10,12 @@ scoring is not vacuous.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -30,9 +35,13 @@ class GroundTruthPlayer:
     def __init__(self) -> None:
         self.case: multi_turn.MultiCase | None = None
         self.drop_last_call = False
+        self.asked = 0
+        self.on_ask: Callable[[], None] = lambda: None
 
     def __call__(self, body: dict[str, Any]) -> Scripted:
         assert self.case is not None
+        self.asked += 1
+        self.on_ask()
         last = str(body["messages"][-1].get("content"))
         for turn, messages in enumerate(self.case.turns):
             if any(m["content"] == last for m in messages):
@@ -143,3 +152,44 @@ def test_another_model_file_is_named_or_refused(tmp_path: Any) -> None:
     assert multi_turn.accuracy.model_label("~/m/qwen-7b.gguf") == "`qwen-7b.gguf`"
     with pytest.raises(SystemExit, match="no such file"):
         multi_turn.accuracy.model_file(str(tmp_path / "missing.gguf"))
+
+
+def test_a_stop_mid_case_keeps_no_row_and_starts_no_case(
+    bench_proxy: Proxy, player: GroundTruthPlayer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGTERM used to wait for every case of every mode; a case cut short is not the model's
+    monkeypatch.setattr(multi_turn, "RESULTS", tmp_path)
+    stop = threading.Event()
+    player.case, player.drop_last_call, player.asked = CASES[0], False, 0
+    player.on_ask = stop.set
+    try:
+        rows = multi_turn.run_mode(
+            "code",
+            f"{bench_proxy.url}/v1",
+            CASES,
+            "stopped",
+            False,
+            60,
+            None,
+            stop=stop,
+            key=MASTER_KEY,
+        )
+    finally:
+        player.on_ask = lambda: None
+    assert rows == [] and player.asked == 1
+    assert (tmp_path / "raw-multiturn-stopped-code.jsonl").read_text() == ""
+
+
+def test_sigterm_sets_the_stop_and_stops_the_servers(tmp_path: Any) -> None:
+    servers = multi_turn.accuracy.Servers(tmp_path / "unused.gguf", tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    servers.running.append(child)  # type: ignore[arg-type]
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop = multi_turn.accuracy.stop_on_sigterm(servers)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(10)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        child.kill()
+    assert child.wait(10) is not None and child.returncode == -signal.SIGTERM
