@@ -49,7 +49,8 @@ import time
 from pathlib import Path
 
 from bench import upstream_server
-from bench.latency import NOOP_CALLBACK, body, client_for, one
+from bench.latency import NOOP_CALLBACK
+from bench.latency import timed as run
 from tests.conftest import MASTER_KEY, Proxy, start_proxy, stop_proxy
 
 NOOP_PRE = """from litellm.integrations.custom_logger import CustomLogger
@@ -140,21 +141,6 @@ def start(name: str, upstream: str, workdir: Path, profile_out: Path | None = No
         prefix=(sys.executable, str(LAUNCHER)),
         env={"TOOLCODE_PROFILE_OUT": str(profile_out)},
     )
-
-
-async def run(proxy: Proxy, requests: int, clients: int) -> float:
-    """``requests`` non-streaming 1-tool requests from ``clients`` concurrent clients: seconds."""
-    payload = body(1, False)
-    async with client_for(proxy) as client:
-        queue = iter(range(requests))
-
-        async def worker() -> None:
-            for _ in queue:
-                await one(client, payload)
-
-        start_time = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return time.perf_counter() - start_time
 
 
 def cpu_seconds(pid: int, thread: int | None = None) -> float:
