@@ -311,8 +311,8 @@ async def timed(proxy: Proxy, requests: int, clients: int) -> float:
 
 
 async def throughput(proxies: dict[str, Proxy], requests: int, rounds: int) -> list[str]:
-    """Every proxy in every round, in an order that rotates: one after the other, once each,
-    measured the machine's drift as much as the plugin (0.85-0.91x that did not reproduce)."""
+    """Every proxy in every round, in a rotating order, so the machine's drift falls on all of
+    them: measured once each, one after the other, it gave 0.85-0.91x that did not reproduce."""
     names = list(proxies)
     rates: dict[tuple[str, int], list[float]] = {}
     for proxy in proxies.values():
