@@ -382,6 +382,12 @@ def stop_on_sigterm(servers: Servers | None) -> threading.Event:
     return stop
 
 
+def exit_status(stop: threading.Event | None) -> int:
+    """A run stopped by SIGTERM still writes the table of what finished, then exits as a
+    terminated process does (128 + 15), so ``bench && git commit`` does not take it as whole."""
+    return 128 + signal.SIGTERM if stop is not None and stop.is_set() else 0
+
+
 def free_port() -> int:
     import socket
 
@@ -533,8 +539,9 @@ def model_label(gguf: str) -> str:
 
 def run_all(
     modes: list[str], cases: list[Case], stem: str, args: argparse.Namespace
-) -> list[dict[str, Any]]:
-    """Start the servers, run every mode side by side, stop the servers."""
+) -> tuple[list[dict[str, Any]], threading.Event]:
+    """Start the servers, run every mode side by side, stop the servers: the rows, and the
+    event a SIGTERM sets."""
     model = model_file(args.gguf)
     os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
@@ -565,7 +572,7 @@ def run_all(
                     rows += mode_rows
         finally:
             servers.close()
-    return rows
+    return rows, stop
 
 
 def main() -> int:
@@ -616,10 +623,11 @@ def main() -> int:
     stem = f"{date}{'-' + args.tag if args.tag else ''}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    stop: threading.Event | None = None
     if args.report_only:
         rows = [r for mode in modes for r in finished_rows(stem, mode, cases)]
     else:
-        rows = run_all(modes, cases, stem, args)
+        rows, stop = run_all(modes, cases, stem, args)
     # Compare like with like: only the cases every mode finished before the deadline.
     finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
     common = set.intersection(*finished) if finished else set()
@@ -654,7 +662,7 @@ def main() -> int:
     out_path.write_text(report)
     print("\n" + report)
     print(f"written to {out_path.relative_to(ROOT)}")
-    return 0
+    return exit_status(stop)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 from bench import upstream_server
-from bench.latency import NOOP_CALLBACK
+from bench.latency import NOOP_CALLBACK, rotation
 from bench.latency import timed as run
 from tests.conftest import MASTER_KEY, Proxy, start_proxy, stop_proxy
 
@@ -259,22 +259,21 @@ async def rates(
     try:
         for proxy in proxies.values():
             await run(proxy, 100, 8)  # warm-up
-        for round_number in range(rounds):
-            shift = round_number % len(names)
-            order = names[shift:] + names[:shift]
-            for concurrency in clients:
-                for name in order:
-                    proxy = proxies[name]
-                    await run(proxy, 2 * concurrency, concurrency)
-                    pid = proxy.process.pid
-                    before, before_main = cpu_seconds(pid), cpu_seconds(pid, pid)
-                    seconds = await run(proxy, requests, concurrency)
-                    used = cpu_seconds(pid) - before
-                    used_main = cpu_seconds(pid, pid) - before_main
-                    wall.setdefault((name, concurrency), []).append(requests / seconds)
-                    cpu.setdefault((name, concurrency), []).append(used / requests)
-                    main.setdefault((name, concurrency), []).append(used_main / max(used, 1e-9))
-            print(f"round {round_number + 1}/{rounds} done", file=sys.stderr, flush=True)
+        last_round = -1
+        for round_number, concurrency, name in rotation(names, rounds, clients):
+            if round_number != last_round:
+                print(f"round {round_number + 1}/{rounds}", file=sys.stderr, flush=True)
+                last_round = round_number
+            proxy = proxies[name]
+            await run(proxy, 2 * concurrency, concurrency)
+            pid = proxy.process.pid
+            before, before_main = cpu_seconds(pid), cpu_seconds(pid, pid)
+            seconds = await run(proxy, requests, concurrency)
+            used = cpu_seconds(pid) - before
+            used_main = cpu_seconds(pid, pid) - before_main
+            wall.setdefault((name, concurrency), []).append(requests / seconds)
+            cpu.setdefault((name, concurrency), []).append(used / requests)
+            main.setdefault((name, concurrency), []).append(used_main / max(used, 1e-9))
     finally:
         for proxy in proxies.values():
             stop_proxy(proxy)

@@ -458,6 +458,7 @@ def main() -> int:
     given = dict(item.split("=", 1) for item in args.base)
     started = time.monotonic()
     deadline = started + args.minutes * 60 if args.minutes else None
+    stop: threading.Event | None = None
     if args.report_only:
         rows = [r for m in modes for r in finished_rows(stem, m, cases)]
     elif set(modes) <= set(given):
@@ -492,7 +493,7 @@ def main() -> int:
     out_path.write_text(report)
     print("\n" + report)
     print(f"written to {out_path.relative_to(ROOT)}")
-    return 0
+    return accuracy.exit_status(stop)
 
 
 def _run_side_by_side(

@@ -1,5 +1,6 @@
 """The latency bench's upstream: a "[split]" native call streams in as many upstream deltas as
-the same call written as Python (its code-mode answer), and reassembles to the one-delta call."""
+the same call written as Python (its code-mode answer), and reassembles to the one-delta call;
+and the throughput rounds rotate who goes first."""
 
 from __future__ import annotations
 
@@ -59,3 +60,34 @@ def test_a_split_native_call_is_as_many_deltas_as_the_code_answer(
     assert all("tool_calls" in d for d in split_deltas)
     assert len(split_deltas) == len(code_deltas) == upstream_server.code_deltas() > 1
     assert arguments(split_deltas) == arguments(one) == [("get_weather", '{"location": "Paris"}')]
+
+
+@pytest.mark.parametrize(
+    ("names", "rounds", "clients", "expected"),
+    [
+        (["a", "b"], 1, [1], [(0, 1, "a"), (0, 1, "b")]),
+        (
+            ["a", "b", "c"],
+            3,
+            [1],
+            [
+                *[(0, 1, "a"), (0, 1, "b"), (0, 1, "c")],
+                *[(1, 1, "b"), (1, 1, "c"), (1, 1, "a")],
+                *[(2, 1, "c"), (2, 1, "a"), (2, 1, "b")],
+            ],
+        ),
+        (
+            ["a", "b"],
+            2,
+            [1, 8],
+            [
+                *[(0, 1, "a"), (0, 1, "b"), (0, 8, "a"), (0, 8, "b")],
+                *[(1, 1, "b"), (1, 1, "a"), (1, 8, "b"), (1, 8, "a")],
+            ],
+        ),
+    ],
+)
+def test_throughput_rotation_measures_each_once_per_round_and_moves_who_goes_first(
+    names: list[str], rounds: int, clients: list[int], expected: list[tuple[int, int, str]]
+) -> None:
+    assert list(latency.rotation(names, rounds, clients)) == expected

@@ -193,3 +193,11 @@ def test_sigterm_sets_the_stop_and_stops_the_servers(tmp_path: Any) -> None:
         signal.signal(signal.SIGTERM, before)
         child.kill()
     assert child.wait(10) is not None and child.returncode == -signal.SIGTERM
+
+
+def test_a_run_stopped_by_sigterm_exits_as_terminated_and_a_whole_one_with_zero() -> None:
+    stop = threading.Event()
+    assert multi_turn.accuracy.exit_status(None) == 0
+    assert multi_turn.accuracy.exit_status(stop) == 0
+    stop.set()
+    assert multi_turn.accuracy.exit_status(stop) == 143
