@@ -34,15 +34,13 @@ import json
 import os
 import platform
 import random
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -55,6 +53,18 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(ROOT))
 
+from bench._servers import (  # noqa: E402
+    GGUF_HELP,
+    GRAMMAR_MODES,
+    MODES,
+    PROXY_KEY,
+    Servers,
+    exit_status,
+    model_file,
+    model_label,
+    stop_on_sigterm,
+)
+from bench.json_baseline import json_calls, json_prompt  # noqa: E402
 from scripts import serve  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -64,12 +74,8 @@ CATEGORIES = {  # our name -> BFCL v4 file stem (also BFCL's test_category for t
     "parallel": "parallel",
     "irrelevance": "irrelevance",
 }
-MODES = ("code", "json", "native")
-# Run only when named in --modes: code mode with a grammar (alias settings -> grammar backend)
-GRAMMAR_MODES = {"code+gbnf": "gbnf"}
 MAX_TOKENS = 256
 CHECKER_MODEL = "toolcode-bench"
-PROXY_KEY = "sk-toolcode-bench"
 
 
 # ---------------------------------------------------------------- BFCL without its extras
@@ -190,57 +196,6 @@ def _openai_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
     return calls
 
 
-def json_objects(text: str) -> Iterator[Any]:
-    """Every top-level JSON value starting with ``{`` or ``[`` in ``text``, in order."""
-    decoder = json.JSONDecoder()
-    index = 0
-    while True:
-        match = re.compile(r"[\[{]").search(text, index)
-        if not match:
-            return
-        try:
-            value, end = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
-            index = match.start() + 1
-            continue
-        yield value
-        index = end
-
-
-def json_calls(text: str) -> list[dict[str, Any]]:
-    """The baseline's calls: every ``{"name": ..., "arguments": {...}}`` object in the answer
-    (lenient on purpose: several objects, or a list of them, all count)."""
-    calls = []
-    for value in json_objects(text or ""):
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict) and isinstance(item.get("name"), str):
-                arguments = item.get("arguments", item.get("parameters", {}))
-                if isinstance(arguments, str):
-                    try:
-                        arguments = json.loads(arguments)
-                    except json.JSONDecodeError:
-                        continue
-                if isinstance(arguments, dict):
-                    calls.append({item["name"]: arguments})
-    return calls
-
-
-def json_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[Any]:
-    """LiteLLM's own ``function_call_prompt`` text, made a little kinder to the baseline: the
-    tools as JSON (LiteLLM writes Python reprs) in a system message that comes first (LiteLLM
-    appends one after the user's message when there is none)."""
-    from litellm.litellm_core_utils.prompt_templates.factory import function_call_prompt
-
-    messages = [dict(m) for m in messages]
-    if not any(m["role"] == "system" for m in messages):
-        messages.insert(0, {"role": "system", "content": ""})
-    prompted = function_call_prompt(messages=messages, functions=[json.dumps(t) for t in tools])
-    for message in prompted:
-        if message["role"] == "system" and isinstance(message["content"], str):
-            message["content"] = message["content"].strip()
-    return prompted
-
-
 @dataclass
 class Outcome:
     calls: list[dict[str, Any]] | None
@@ -287,113 +242,6 @@ def run_case(client: httpx.Client, mode: str, base: str, case: Case) -> Outcome:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         return Outcome(None, text, f"unreadable tool_calls: {exc}", seconds, tokens)
     return Outcome(calls, text, None, seconds, tokens)
-
-
-# ---------------------------------------------------------------- servers
-
-
-class Servers:
-    """One llama.cpp server per mode (same binary, model and settings; ``native`` with the
-    ``chatml-function-calling`` handler), on free ports, so modes run side by side and each
-    keeps its own prompt cache. The ``code`` mode gets the LiteLLM proxy in front of its own."""
-
-    def __init__(self, model: Path, logs: Path, n_ctx: int = 4096) -> None:
-        self.model = model
-        self.logs = logs
-        self.n_ctx = n_ctx  # multi-turn cases need more than the single-turn 4096
-        self.running: list[subprocess.Popen[bytes]] = []
-        self.upstreams: dict[str, tuple[subprocess.Popen[bytes], str, int]] = {}
-
-    def llama(self, name: str, chat_format: str, port: int | None = None) -> str:
-        port = port or free_port()
-        log = self.logs / f"llama-{name}.log"
-        process = serve.start_llama_server(self.model, port, log, chat_format, self.n_ctx)
-        self.running.append(process)
-        self.upstreams[name] = (process, chat_format, port)
-        return f"http://{serve.HOST}:{port}/v1"
-
-    def restart(self, name: str) -> None:
-        """Stop a mode's llama.cpp server and start it again on the same port: llama-cpp-python
-        goes on generating after the client gave up, so a runaway answer would stall every
-        later case (``chatml-function-calling`` ignores ``max_tokens``)."""
-        process, chat_format, port = self.upstreams.pop(name)
-        serve.stop(process, timeout=5)
-        self.running.remove(process)
-        self.llama(name, chat_format, port)
-
-    def proxy(self, upstream: str, grammar: str = "none") -> str:
-        port = free_port()
-        config = ROOT / "config.yaml"
-        if grammar != "none":  # the shipped config with the grammar on for its code-mode alias
-            import yaml
-
-            loaded = yaml.safe_load(config.read_text())
-            for entry in loaded["model_list"]:
-                toolcode = (entry.get("model_info") or {}).get("toolcode")
-                if isinstance(toolcode, dict):
-                    toolcode["grammar"] = grammar
-            config = self.logs / f"config-{grammar}.yaml"
-            config.write_text(yaml.safe_dump(loaded))
-        env = {
-            **os.environ,
-            "TOOLCODE_UPSTREAM_BASE": upstream,
-            "TOOLCODE_UPSTREAM_MODEL": f"openai/{serve.MODEL_ALIAS}",
-            "TOOLCODE_UPSTREAM_KEY": "none",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "LITELLM_MASTER_KEY": PROXY_KEY,
-        }
-        cmd = [str(serve.VENV_BIN / "litellm"), "--config", str(config)]
-        cmd += ["--host", serve.HOST, "--port", str(port)]
-        process = serve.spawn(cmd, self.logs / f"proxy-{grammar}.log", env)
-        self.running.append(process)
-        url = f"http://{serve.HOST}:{port}"
-        serve.wait_http(f"{url}/health/liveliness", process, "the LiteLLM proxy", 120)
-        return f"{url}/v1"
-
-    def base(self, mode: str) -> str:
-        if mode == "code":
-            return self.proxy(self.llama(mode, "chatml"))
-        if mode in GRAMMAR_MODES:
-            return self.proxy(self.llama(mode, "chatml"), GRAMMAR_MODES[mode])
-        if mode == "json":
-            return self.llama(mode, "chatml")
-        return self.llama(mode, "chatml-function-calling")
-
-    def close(self) -> None:
-        for process in reversed(self.running):
-            serve.stop(process)
-
-
-def stop_on_sigterm(servers: Servers | None) -> threading.Event:
-    """A SIGTERM (kill, a time limit) ends the run as Ctrl-C would, not after every case.
-
-    Exiting from the handler did not: the main thread then waited for the modes' threads,
-    which went on through all their cases. Now the servers go at once, so the case in flight
-    fails fast, and each mode's loop sees the event, keeps no row of that case and ends.
-    """
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-        if servers is not None:
-            servers.close()
-
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
-def exit_status(stop: threading.Event | None) -> int:
-    """A run stopped by SIGTERM still writes the table of what finished, then exits as a
-    terminated process does (128 + 15), so ``bench && git commit`` does not take it as whole."""
-    return 128 + signal.SIGTERM if stop is not None and stop.is_set() else 0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((serve.HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- table
@@ -515,26 +363,6 @@ def run_mode(
                 flush=True,
             )
     return rows
-
-
-EMBEDDED_MODEL = "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"
-GGUF_HELP = "another chatml GGUF model file for every mode (default: the embedded model)"
-
-
-def model_file(gguf: str) -> Path:
-    """The GGUF every mode's llama.cpp server loads: ``--gguf`` (a chatml model, e.g. a larger
-    Qwen2.5-Coder, to see what model size does), else the embedded one, fetched if needed."""
-    if not gguf:
-        return serve.prepare()
-    path = Path(gguf).expanduser()
-    if not path.is_file():
-        raise SystemExit(f"--gguf {gguf}: no such file")
-    serve.ensure_llama_cpp()
-    return path
-
-
-def model_label(gguf: str) -> str:
-    return f"`{Path(gguf).name}`" if gguf else EMBEDDED_MODEL
 
 
 def run_all(

@@ -47,7 +47,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import accuracy  # noqa: E402
+from bench import _servers, accuracy, json_baseline  # noqa: E402
+from scripts import serve  # noqa: E402
 
 RESULTS = accuracy.RESULTS
 CATEGORY = "multi_turn_base"
@@ -194,10 +195,10 @@ def _ask(
     headers = {"Authorization": f"Bearer {key}"}
     body: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS}
     if mode == "json":
-        body |= {"model": accuracy.serve.MODEL_ALIAS}
-        body["messages"] = accuracy.json_prompt(messages, case.tools)
+        body |= {"model": serve.MODEL_ALIAS}
+        body["messages"] = json_baseline.json_prompt(messages, case.tools)
     else:
-        body |= {"model": "coder" if mode.startswith("code") else accuracy.serve.MODEL_ALIAS}
+        body |= {"model": "coder" if mode.startswith("code") else serve.MODEL_ALIAS}
         body |= {"messages": messages, "tools": case.tools, "tool_choice": "auto"}
     try:
         return accuracy.ask(client, f"{base}/chat/completions", body, headers)
@@ -208,7 +209,7 @@ def _ask(
 def _calls_of(mode: str, message: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
     """(name, arguments, tool_call_id) of each call in the answer."""
     if mode == "json":
-        found = accuracy.json_calls(message.get("content") or "")
+        found = json_baseline.json_calls(message.get("content") or "")
         return [(n, a, f"call_{i}") for i, call in enumerate(found) for n, a in call.items()]
     return [
         (c["function"]["name"], json.loads(c["function"].get("arguments") or "{}"), c["id"])
@@ -262,7 +263,7 @@ def run_case(
     base: str,
     case: MultiCase,
     instance: str,
-    key: str = accuracy.PROXY_KEY,
+    key: str = _servers.PROXY_KEY,
     stop: threading.Event | None = None,
 ) -> tuple[list[list[list[str]]], list[Step]]:
     """The agent loop over every turn; the decoded calls per turn per step, and the transcript.
@@ -330,7 +331,7 @@ def run_mode(
     deadline: float | None,
     log: Callable[[str], None] = print,
     stop: threading.Event | None = None,
-    key: str = accuracy.PROXY_KEY,
+    key: str = _servers.PROXY_KEY,
 ) -> list[dict[str, Any]]:
     stop = stop or threading.Event()
     rows = finished_rows(stem, mode, cases) if resume else []
@@ -426,7 +427,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20261201)
-    parser.add_argument("--modes", default=",".join(accuracy.MODES))
+    parser.add_argument("--modes", default=",".join(_servers.MODES))
     parser.add_argument("--tag", default="", help="output files' name (default: date and seed)")
     parser.add_argument("--only", default="", help="comma-separated case ids of the sample")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
@@ -435,7 +436,7 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep finished cases of --tag")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per model call")
     parser.add_argument("--report-only", action="store_true", help="table from the raw rows")
-    parser.add_argument("--gguf", default="", help=accuracy.GGUF_HELP)
+    parser.add_argument("--gguf", default="", help=_servers.GGUF_HELP)
     parser.add_argument(
         "--base",
         action="append",
@@ -445,7 +446,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    known = {*accuracy.MODES, *accuracy.GRAMMAR_MODES}  # code+gbnf: code mode with the grammar
+    known = {*_servers.MODES, *_servers.GRAMMAR_MODES}  # code+gbnf: code mode with the grammar
     if set(modes) - known:
         parser.error(f"unknown modes: {sorted(set(modes) - known)}")
     accuracy.ensure_bfcl()
@@ -462,12 +463,12 @@ def main() -> int:
     if args.report_only:
         rows = [r for m in modes for r in finished_rows(stem, m, cases)]
     elif set(modes) <= set(given):
-        stop = accuracy.stop_on_sigterm(None)
+        stop = _servers.stop_on_sigterm(None)
         rows = _run_side_by_side(modes, given, cases, stem, args, deadline, stop)
     else:
         os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
-        servers = accuracy.Servers(accuracy.model_file(args.gguf), LOGS, n_ctx=args.n_ctx)
-        stop = accuracy.stop_on_sigterm(servers)  # the servers outlived a killed run before
+        servers = _servers.Servers(_servers.model_file(args.gguf), LOGS, n_ctx=args.n_ctx)
+        stop = _servers.stop_on_sigterm(servers)  # the servers outlived a killed run before
         try:
             bases = {m: given.get(m) or servers.base(m) for m in modes}
             rows = _run_side_by_side(modes, bases, cases, stem, args, deadline, stop)
@@ -482,7 +483,7 @@ def main() -> int:
         f"BFCL v4 `{CATEGORY}` (bfcl-eval 2026.3.23), {len(common)} of {len(cases)} sampled "
         f"cases (seed {args.seed}) finished in every mode, scored with BFCL's multi-turn checker. "
         f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
-        f"llama.cpp n_ctx {args.n_ctx}.\nModel: {accuracy.model_label(args.gguf)}. "
+        f"llama.cpp n_ctx {args.n_ctx}.\nModel: {_servers.model_label(args.gguf)}. "
         f"Machine: {accuracy.machine()}.\n\n"
         + table(rows, modes)
         + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model "
@@ -493,7 +494,7 @@ def main() -> int:
     out_path.write_text(report)
     print("\n" + report)
     print(f"written to {out_path.relative_to(ROOT)}")
-    return accuracy.exit_status(stop)
+    return _servers.exit_status(stop)
 
 
 def _run_side_by_side(

@@ -148,10 +148,10 @@ def test_turns_right_counts_until_the_first_refused_turn(case: multi_turn.MultiC
 
 def test_another_model_file_is_named_or_refused(tmp_path: Any) -> None:
     # --gguf: both benchmarks load another chatml model; the report names the file it loaded
-    assert multi_turn.accuracy.model_label("") == multi_turn.accuracy.EMBEDDED_MODEL
-    assert multi_turn.accuracy.model_label("~/m/qwen-7b.gguf") == "`qwen-7b.gguf`"
+    assert multi_turn._servers.model_label("") == multi_turn._servers.EMBEDDED_MODEL
+    assert multi_turn._servers.model_label("~/m/qwen-7b.gguf") == "`qwen-7b.gguf`"
     with pytest.raises(SystemExit, match="no such file"):
-        multi_turn.accuracy.model_file(str(tmp_path / "missing.gguf"))
+        multi_turn._servers.model_file(str(tmp_path / "missing.gguf"))
 
 
 def test_a_stop_mid_case_keeps_no_row_and_starts_no_case(
@@ -181,12 +181,12 @@ def test_a_stop_mid_case_keeps_no_row_and_starts_no_case(
 
 
 def test_sigterm_sets_the_stop_and_stops_the_servers(tmp_path: Any) -> None:
-    servers = multi_turn.accuracy.Servers(tmp_path / "unused.gguf", tmp_path)
+    servers = multi_turn._servers.Servers(tmp_path / "unused.gguf", tmp_path)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     servers.running.append(child)  # type: ignore[arg-type]
     before = signal.getsignal(signal.SIGTERM)
     try:
-        stop = multi_turn.accuracy.stop_on_sigterm(servers)
+        stop = multi_turn._servers.stop_on_sigterm(servers)
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.wait(10)
     finally:
@@ -197,7 +197,7 @@ def test_sigterm_sets_the_stop_and_stops_the_servers(tmp_path: Any) -> None:
 
 def test_a_run_stopped_by_sigterm_exits_as_terminated_and_a_whole_one_with_zero() -> None:
     stop = threading.Event()
-    assert multi_turn.accuracy.exit_status(None) == 0
-    assert multi_turn.accuracy.exit_status(stop) == 0
+    assert multi_turn._servers.exit_status(None) == 0
+    assert multi_turn._servers.exit_status(stop) == 0
     stop.set()
-    assert multi_turn.accuracy.exit_status(stop) == 143
+    assert multi_turn._servers.exit_status(stop) == 143
