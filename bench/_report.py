@@ -27,6 +27,17 @@ def machine() -> str:
     )
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def stop_all(proxies: Iterable[Proxy], upstream: subprocess.Popen[bytes]) -> None:
     """Stop the benchmark's proxies, then its fake upstream."""
     from tests.conftest import stop_proxy

@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(ROOT))
 
+from bench._report import cpu_name  # noqa: E402
 from bench._servers import (  # noqa: E402
     GGUF_HELP,
     GRAMMAR_MODES,
@@ -279,15 +280,7 @@ def _mean(rows: list[dict[str, Any]], mode: str, key: str) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores, {cpu_name()}, {platform.system()} {platform.release()}"
 
 
 # ---------------------------------------------------------------- main

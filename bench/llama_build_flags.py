@@ -33,7 +33,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench._report import write_report
+from bench._report import cpu_name, write_report
 from scripts import llama_build, serve
 
 PROMPT = (
@@ -165,16 +165,6 @@ def main() -> None:
         lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
     lines += ["", "Raw runs:", "", "```json", json.dumps(runs, indent=1), "```", ""]
     write_report("llama-build-flags", "\n".join(lines))
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def llama_cpp_dir() -> str:

@@ -27,8 +27,8 @@ import sys
 import time
 from typing import Any
 
-from bench._report import write_report
-from bench.llama_build_flags import PROMPT, cpu_name
+from bench._report import cpu_name, write_report
+from bench.llama_build_flags import PROMPT
 from scripts import serve
 
 TAIL = "<|im_end|>\n<|im_start|>user\nAnd now the next step, please: call the next tool.<|im_end|>"
