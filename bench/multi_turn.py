@@ -47,7 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import _servers, accuracy, json_baseline  # noqa: E402
+from bench import _servers, accuracy, json_baseline, multi_turn_report  # noqa: E402
 from scripts import serve  # noqa: E402
 
 RESULTS = accuracy.RESULTS
@@ -379,50 +379,6 @@ def run_mode(
     return rows
 
 
-def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
-    lines = ["| | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
-
-    def cells(fn: Callable[[list[dict[str, Any]]], str]) -> str:
-        return " | ".join(fn([r for r in rows if r["mode"] == m]) for m in modes)
-
-    def passed(mine: list[dict[str, Any]]) -> str:
-        n = sum(r["passed"] for r in mine)
-        return f"{n}/{len(mine)} ({100 * n / len(mine):.0f}%)" if mine else "-"
-
-    def mean(key: str) -> Callable[[list[dict[str, Any]]], str]:
-        return lambda mine: f"{sum(r[key] for r in mine) / len(mine):.1f}" if mine else "-"
-
-    lines.append(f"| **passed** | {cells(passed)} |")
-    lines.append(f"| mean turns right, from the first | {cells(mean('turns_right'))} |")
-    lines.append(f"| mean turns/case | {cells(mean('turns'))} |")
-    lines.append(f"| mean s/case | {cells(mean('seconds'))} |")
-    lines.append(f"| mean model calls/case | {cells(mean('steps'))} |")
-    lines.append(f"| mean output tokens/case | {cells(mean('completion_tokens'))} |")
-    lines.append(
-        f"| HTTP/unreadable errors | {cells(lambda m: str(sum(r['errors'] for r in m)))} |"
-    )
-    return "\n".join(lines)
-
-
-def per_case(rows: list[dict[str, Any]], modes: list[str], cases: list[MultiCase]) -> str:
-    """One line per case finished in any mode: its verdict in each mode ("-": not run)."""
-    found = {(r["mode"], r["id"]): r for r in rows}
-    lines = ["| case | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
-    for case in cases:
-        cells = []
-        for mode in modes:
-            row = found.get((mode, case.id))
-            if row is None:
-                cells.append("-")
-                continue
-            why = str(row["why"]).split(":")[1] if ":" in str(row["why"]) else row["why"]
-            verdict = "pass" if row["passed"] else why or "fail"
-            cells.append(f"{verdict} ({row['steps']}; {row['turns_right']}/{row['turns']})")
-        if any(cell != "-" for cell in cells):
-            lines.append(f"| {case.id} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=20)
@@ -474,21 +430,19 @@ def main() -> int:
             rows = _run_side_by_side(modes, bases, cases, stem, args, deadline, stop)
         finally:
             servers.close()
-    finished = [{r["id"] for r in rows if r["mode"] == m} for m in modes]
-    common = set.intersection(*finished) if finished else set()
-    every_row = rows
-    rows = [r for r in rows if r["id"] in common]
-    report = (
-        f"# Multi-turn accuracy, {date}\n\n"
-        f"BFCL v4 `{CATEGORY}` (bfcl-eval 2026.3.23), {len(common)} of {len(cases)} sampled "
-        f"cases (seed {args.seed}) finished in every mode, scored with BFCL's multi-turn checker. "
-        f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
-        f"llama.cpp n_ctx {args.n_ctx}.\nModel: {_servers.model_label(args.gguf)}. "
-        f"Machine: {accuracy.machine()}.\n\n"
-        + table(rows, modes)
-        + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model "
-        "calls; turns right/turns: those BFCL's checker accepts from the first, before one it "
-        "refuses):\n\n" + per_case(every_row, modes, cases) + "\n"
+    report = multi_turn_report.report(
+        date=date,
+        category=CATEGORY,
+        sampled=len(cases),
+        seed=args.seed,
+        header=(
+            f"Up to {MAX_STEPS} model calls per turn, temperature 0, max_tokens {MAX_TOKENS}, "
+            f"llama.cpp n_ctx {args.n_ctx}.\nModel: {_servers.model_label(args.gguf)}. "
+            f"Machine: {accuracy.machine()}."
+        ),
+        rows=rows,
+        modes=modes,
+        cases=cases,
     )
     out_path = RESULTS / f"multiturn-{stem}.md"
     out_path.write_text(report)
