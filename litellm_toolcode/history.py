@@ -27,6 +27,8 @@ CallRenderer = Callable[[str, Mapping[str, Any]], str]
 class CodeHistory:
     client_system: str | None  # the client's leading system/developer messages, joined
     messages: tuple[dict[str, Any], ...]  # everything after them, rewritten
+    # The client's last message is a tool result: the model's next answer follows results.
+    ends_with_results: bool = False
 
 
 def text_of(content: Any) -> str:
@@ -122,6 +124,7 @@ def rewrite_messages(
             out.append({"role": "assistant", "content": content})
         else:
             out.append(dict(message))
+    ends_with_results = bool(pending)
     flush()
     client_system = "\n\n".join(part for part in leading if part.strip()) or None
-    return CodeHistory(client_system=client_system, messages=tuple(out))
+    return CodeHistory(client_system, tuple(out), ends_with_results)

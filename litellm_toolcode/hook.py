@@ -152,6 +152,7 @@ async def _settle(
             ask=_asker(data, usage, settings),
             execute=_executor(data, settings) if settings.execution != "literal_only" else None,
             answered=request_answered(state, toolset),
+            after_results=bool(state.get("after_results")),
         )
     except ToolcodeError as exc:
         _record(data, toolcode_outcome=type(exc).__name__, toolcode_bound=exc.bound)

@@ -73,12 +73,14 @@ async def settle(
     ask: Ask,
     execute: Executor | None = None,
     answered: Answered | None = None,
+    after_results: bool = False,
 ) -> Settled:
     """Read ``text``; on a ModelOutputError ask again (up to ``max_rounds`` times).
 
     ``execute`` runs code the literal path cannot read (the sandbox); without it such code is
     an ``ExecutionUnavailableError``. ``answered``: results of calls answered earlier in the
-    conversation, which the code may use (results.py).
+    conversation, which the code may use (results.py). ``after_results``: the client's last
+    message is a tool result, which the plain-answer round's request then speaks of.
     """
     history = list(messages)
     errors: list[str] = []
@@ -113,7 +115,7 @@ async def settle(
         # (design.md section 3 saw this in 198 of 198 cases), so ask for the prose answer.
         history += [
             {"role": "assistant", "content": text or ""},
-            {"role": "user", "content": render("plain_answer.j2")},
+            {"role": "user", "content": render("plain_answer.j2", after_results=after_results)},
         ]
         rounds += 1
         answer = split_answer(await ask(history, rounds), ())

@@ -142,6 +142,7 @@ def rewrite_request(data: dict[str, Any], settings: AliasSettings) -> dict[str, 
         "choice": asdict(choice),
         "settings": settings.model_dump(),
         "results": [[r.key, r.text, r.is_json, r.call, r.times] for r in known],
+        "after_results": history.ends_with_results,
     }
     spend = metadata.get("spend_logs_metadata") or {}
     metadata["spend_logs_metadata"] = {

@@ -91,3 +91,26 @@ def test_result_without_a_call_is_a_request_error(tool_call_id: str | None) -> N
 )
 def test_text_of(content: Any, text: str) -> None:
     assert text_of(content) == text
+
+
+_ASKED = {"role": "user", "content": "Paris?"}
+_CALLED = {"role": "assistant", "content": None, "tool_calls": [call("c1", "get_weather", "{}")]}
+_RESULT = {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+
+
+@pytest.mark.parametrize(
+    ("messages", "ends_with_results"),
+    [
+        ([_ASKED], False),
+        ([_ASKED, _CALLED, _RESULT], True),
+        ([_ASKED, _CALLED, _RESULT, {"role": "assistant", "content": "Sunny."}], False),
+        ([_ASKED, _CALLED, _RESULT, {"role": "user", "content": "And Rome?"}], False),
+        ([{"role": "system", "content": "Be brief."}, _ASKED, _CALLED, _RESULT], True),
+    ],
+)
+def test_whether_the_history_ends_with_results(
+    messages: list[dict[str, Any]], ends_with_results: bool
+) -> None:
+    # the plain-answer round asks for an answer from the results then (plain_answer.j2)
+    history = rewrite_messages(messages, render, max_result_chars=100)
+    assert history.ends_with_results is ends_with_results

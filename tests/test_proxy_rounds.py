@@ -93,6 +93,24 @@ def test_tool_none_without_prose_gets_a_plain_answer(case: Case) -> None:
     assert result.finish_reason == "stop" and result.tool_calls == []
     assert result.content == "Paris is the capital of France."
     assert len(case.seen) == 2
+    assert "answer the user's last message" in case.seen[1]["messages"][-1]["content"]
+
+
+def test_tool_none_after_results_asks_for_an_answer_from_them(case: Case) -> None:
+    # "answer the user's last message" after a tool result made the local 1.5B model answer
+    # "I'm sorry, but I can't assist with that." (bench/results/multiturn-patterns-2026-12-02.md)
+    case.script(code("# tool: none"), "It is sunny in Oslo.")
+    messages = [
+        case.user("Oslo?"),
+        assistant_calls(("c1", "get_weather", '{"location": "Oslo"}')),
+        {"role": "tool", "tool_call_id": "c1", "content": '{"sky": "sunny"}'},
+    ]
+    result = case.ask(messages=messages, tools=[WEATHER])
+    assert result.content == "It is sunny in Oslo." and result.tool_calls == []
+    first, plain = case.seen
+    assert 'Result of `get_weather(location="Oslo")`' in first["messages"][-1]["content"]
+    request = plain["messages"][-1]["content"]
+    assert "function results above" in request and "last message" not in request
 
 
 def test_tool_none_with_prose_needs_no_second_round(case: Case) -> None:
