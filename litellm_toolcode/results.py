@@ -133,8 +133,8 @@ class KnownResult:
 @dataclass(frozen=True)
 class Pending:
     """While code is read on the host: the result of a call not answered yet, passed on as a
-    value. Using it stops the code once the call taking it has all its arguments (as in the
-    sandbox, where the recorder of that call finds the placeholder)."""
+    value. Passing it to a call stops the code at that call, whether or not the call's
+    arguments fit its signature (as in the sandbox, where the recorder finds the placeholder)."""
 
     function: str
     line: int

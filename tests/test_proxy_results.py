@@ -46,6 +46,24 @@ def test_a_nested_repeat_is_one_call_and_the_answer_stops_there(case: Case, alia
     assert result.finish_reason == "tool_calls"
 
 
+# a result passed to a call it does not fit (BFCL case 24: `diff(diff("draft", "final"))`)
+MISFIT = {
+    "coder": f"find_flight({FF})",
+    "runner": "for d in ['NYC']:\n    find_flight(find_flight(origin='PAR', destination=d))",
+}
+
+
+@ALIASES
+def test_a_result_passed_to_a_call_that_does_not_fit_stops_there(case: Case, alias: str) -> None:
+    """The inner call goes out, no repair round over the outer one's arguments: the model
+    writes the outer call again once it has the result."""
+    case.script(code("# tool: find_flight", MISFIT[alias]))
+    result = case.ask(model=alias, messages=[case.user("Compare the flights")], tools=TOOLS)
+    assert result.calls() == [CALL_FF]
+    assert result.finish_reason == "tool_calls"
+    assert len(case.seen) == 1  # no repair round
+
+
 @ALIASES
 def test_the_next_turn_uses_the_result_instead_of_calling_again(case: Case, alias: str) -> None:
     """LangGraph's loop: the agent ran find_flight; the model writes the same code again, now

@@ -210,6 +210,17 @@ RULES: list[tuple[str, str, bool, Expected]] = [
     ),
     ("nested-first-call", f"convert_currency(amount_eur={FF}[1], to='USD')", False, [CALL_FF]),
     ("passed-whole", f"{FF}\nbook_flight(flight={FF})", False, [CALL_FF]),
+    # a result passed to a call that does not fit stops the answer there all the same: the
+    # model writes that call again once the result is in front of it (BFCL multi-turn case 24
+    # wrote `diff(diff("draft_report.txt", "final_report.txt"))`)
+    ("nested-into-the-same-tool", f"find_flight({FF})", False, [CALL_FF]),
+    ("nested-into-a-call-that-misses-one", f"convert_currency({FF}[1])", False, [CALL_FF]),
+    (
+        "nested-into-a-call-with-too-many",
+        f"book_flight({FF}, 'window seat')",
+        False,
+        [CALL_FF],
+    ),
     ("bare-repeats-stay", f"{FF}\n{FF}", False, [CALL_FF, CALL_FF]),
     ("printed-repeat-stays", f"{FF}\nprint({FF})", False, [CALL_FF, CALL_FF]),
     ("unused-assigned-repeats-stay", f"a = {FF}\nb = {FF}", False, [CALL_FF, CALL_FF]),
@@ -276,6 +287,12 @@ RULES: list[tuple[str, str, bool, Expected]] = [
     (
         "text-result-into-a-number",
         "convert_currency(amount_eur=find_flight('PAR', 'ROM'), to='USD')",
+        True,
+        ToolArgumentError,
+    ),
+    (
+        "answered-nested-into-a-call-that-misses-one",
+        f"convert_currency({FF}[1])",
         True,
         ToolArgumentError,
     ),

@@ -209,6 +209,16 @@ def _plain(value, function, path):
         ) from None
 
 
+def _find_result(value):
+    """Stop at the first placeholder in an argument (lists, tuples, dicts, at any depth)."""
+    if isinstance(value, ToolResult):
+        _use_result(value)
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(value, (dict, list, tuple)):
+        for item in items:
+            _find_result(item)
+
+
 def _canonical(value):
     # the proxy's results._canonical: 1 == 1.0, true is not 1, None entries left out
     if isinstance(value, float) and value.is_integer():
@@ -285,8 +295,17 @@ def _recorder(name, stub, model, var_kw, spellings, originals):
             raise ResultNeeded("stopped at an earlier tool result")
         if spellings:
             kwargs = _respell(name, kwargs, spellings)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            # a result passed to a call that does not fit is still a use of the result: the run
+            # stops here, as on the literal path (check.py), and the model writes the call again
+            for value in (*args, *kwargs.values()):
+                _find_result(value)
+            # named as the literal path names it: the repair round shows the model the stub
+            raise TypeError(f"{name}(): {error}. The signature is {name}{signature}.") from None
         arguments = {}
-        for key, value in signature.bind(*args, **kwargs).arguments.items():
+        for key, value in bound.arguments.items():
             arguments[key] = _plain(value, name, key)
         data = {originals.get(key, key): value for key, value in arguments.items()}
         if var_kw is not None and isinstance(data.get(var_kw), dict):
