@@ -22,6 +22,7 @@ any of it. The proxy caps the report's size, parses it as JSON and validates eve
 
 import ast
 import builtins
+import contextlib
 import functools
 import inspect
 import json
@@ -209,16 +210,6 @@ def _plain(value, function, path):
         ) from None
 
 
-def _find_result(value):
-    """Stop at the first placeholder in an argument (lists, tuples, dicts, at any depth)."""
-    if isinstance(value, ToolResult):
-        _use_result(value)
-    items = value.values() if isinstance(value, dict) else value
-    if isinstance(value, (dict, list, tuple)):
-        for item in items:
-            _find_result(item)
-
-
 def _canonical(value):
     # the proxy's results._canonical: 1 == 1.0, true is not 1, None entries left out
     if isinstance(value, float) and value.is_integer():
@@ -300,8 +291,11 @@ def _recorder(name, stub, model, var_kw, spellings, originals):
         except TypeError as error:
             # a result passed to a call that does not fit is still a use of the result: the run
             # stops here, as on the literal path (check.py), and the model writes the call again
+            # (_plain stops at a placeholder at any depth; a value that is not JSON-shaped
+            # leaves the binding error below as the one to report)
             for value in (*args, *kwargs.values()):
-                _find_result(value)
+                with contextlib.suppress(TypeError):
+                    _plain(value, name, "")
             # named as the literal path names it: the repair round shows the model the stub
             raise TypeError(f"{name}(): {error}. The signature is {name}{signature}.") from None
         arguments = {}
