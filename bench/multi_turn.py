@@ -392,6 +392,13 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep finished cases of --tag")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per model call")
     parser.add_argument("--report-only", action="store_true", help="table from the raw rows")
+    parser.add_argument(
+        "--rows",
+        action="append",
+        default=[],
+        metavar="MODE=TAG",
+        help="keep (read, resume, write) this mode's raw rows under another run's tag",
+    )
     parser.add_argument("--gguf", default="", help=_servers.GGUF_HELP)
     parser.add_argument(
         "--base",
@@ -405,6 +412,8 @@ def main() -> int:
     known = {*_servers.MODES, *_servers.GRAMMAR_MODES}  # code+gbnf: code mode with the grammar
     if set(modes) - known:
         parser.error(f"unknown modes: {sorted(set(modes) - known)}")
+    if bad := [item for item in args.rows if item.partition("=")[0] not in modes]:
+        parser.error(f"--rows names a mode not in --modes: {bad}")
     accuracy.ensure_bfcl()
     cases = load_cases(args.cases, args.seed)
     if args.only:
@@ -413,21 +422,22 @@ def main() -> int:
     stem = args.tag or f"{date}-seed{args.seed}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     given = dict(item.split("=", 1) for item in args.base)
+    stems = {m: dict(item.split("=", 1) for item in args.rows).get(m, stem) for m in modes}
     started = time.monotonic()
     deadline = started + args.minutes * 60 if args.minutes else None
     stop: threading.Event | None = None
     if args.report_only:
-        rows = [r for m in modes for r in finished_rows(stem, m, cases)]
+        rows = [r for m in modes for r in finished_rows(stems[m], m, cases)]
     elif set(modes) <= set(given):
         stop = _servers.stop_on_sigterm(None)
-        rows = _run_side_by_side(modes, given, cases, stem, args, deadline, stop)
+        rows = _run_side_by_side(modes, given, cases, stems, args, deadline, stop)
     else:
         os.environ.setdefault("TOOLCODE_LLAMA_THREADS", str(args.threads))
         servers = _servers.Servers(_servers.model_file(args.gguf), LOGS, n_ctx=args.n_ctx)
         stop = _servers.stop_on_sigterm(servers)  # the servers outlived a killed run before
         try:
             bases = {m: given.get(m) or servers.base(m) for m in modes}
-            rows = _run_side_by_side(modes, bases, cases, stem, args, deadline, stop)
+            rows = _run_side_by_side(modes, bases, cases, stems, args, deadline, stop)
         finally:
             servers.close()
     report = multi_turn_report.report(
@@ -455,14 +465,21 @@ def _run_side_by_side(
     modes: list[str],
     bases: dict[str, str],
     cases: list[MultiCase],
-    stem: str,
+    stems: dict[str, str],
     args: argparse.Namespace,
     deadline: float | None,
     stop: threading.Event,
 ) -> list[dict[str, Any]]:
     def one(mode: str) -> list[dict[str, Any]]:
         return run_mode(
-            mode, bases[mode], cases, stem, args.resume, args.step_timeout, deadline, stop=stop
+            mode,
+            bases[mode],
+            cases,
+            stems[mode],
+            args.resume,
+            args.step_timeout,
+            deadline,
+            stop=stop,
         )
 
     with ThreadPoolExecutor(len(modes)) as pool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["per_case", "report", "table"]
+__all__ = ["head_to_head", "per_case", "report", "table"]
 
 
 class _Case(Protocol):
@@ -32,6 +32,13 @@ def report(
         f"cases (seed {seed}) finished in every mode, scored with BFCL's multi-turn checker. "
         f"{header}\n\n"
         + table([r for r in rows if r["id"] in common], modes)
+        + (
+            "\n\nThe first mode against each other one, on the cases both finished (BFCL scores "
+            "a case whole; turns right are counted from the first, before one its checker "
+            "refuses):\n\n" + head_to_head(rows, modes)
+            if len(modes) > 1
+            else ""
+        )
         + "\n\nEvery finished case, in any mode (passed, or BFCL's error type; model "
         "calls; turns right/turns: those BFCL's checker accepts from the first, before one it "
         "refuses):\n\n" + per_case(rows, modes, cases) + "\n"
@@ -60,6 +67,28 @@ def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
     lines.append(
         f"| HTTP/unreadable errors | {cells(lambda m: str(sum(r['errors'] for r in m)))} |"
     )
+    return "\n".join(lines)
+
+
+def head_to_head(rows: list[dict[str, Any]], modes: list[str]) -> str:
+    """The first mode against each other one, each pair on the cases both of them finished, so a
+    baseline that ran fewer cases is compared on its own cases, not on the first mode's mean."""
+    first, *others = modes
+    by_mode = {m: {r["id"]: r for r in rows if r["mode"] == m} for m in modes}
+    lines = [
+        f"| {first} against | cases | turns | turns right: {first} | turns right: other "
+        f"| passed: {first} | passed: other |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for other in others:
+        both = sorted(by_mode[first].keys() & by_mode[other].keys())
+        mine = [by_mode[first][c] for c in both]
+        theirs = [by_mode[other][c] for c in both]
+        lines.append(
+            f"| {other} | {len(both)} | {sum(r['turns'] for r in mine)} "
+            f"| {sum(r['turns_right'] for r in mine)} | {sum(r['turns_right'] for r in theirs)} "
+            f"| {sum(r['passed'] for r in mine)} | {sum(r['passed'] for r in theirs)} |"
+        )
     return "\n".join(lines)
 
 

@@ -82,3 +82,9 @@ def test_every_finished_case_has_a_line_and_unrun_modes_a_dash(case: str, line: 
 def test_a_case_no_mode_finished_has_no_line() -> None:
     text = multi_turn_report.per_case(ROWS, ["code", "json"], [*CASES, _Case("d")])
     assert "| d |" not in text
+
+
+def test_each_baseline_is_compared_on_the_cases_it_finished_with_the_first_mode() -> None:
+    rows = [*ROWS, _row("native", "c", False, 3, 9.0)]  # native finished only c
+    lines = multi_turn_report.head_to_head(rows, ["code", "json", "native"]).splitlines()
+    assert lines[2:] == ["| json | 2 | 8 | 5 | 2 | 1 | 0 |", "| native | 1 | 4 | 0 | 3 | 0 | 0 |"]
