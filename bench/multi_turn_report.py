@@ -77,9 +77,16 @@ def head_to_head(rows: list[dict[str, Any]], modes: list[str]) -> str:
     by_mode = {m: {r["id"]: r for r in rows if r["mode"] == m} for m in modes}
     lines = [
         f"| {first} against | cases | turns | turns right: {first} | turns right: other "
-        f"| passed: {first} | passed: other |",
-        "|---|---|---|---|---|---|---|",
+        f"| passed: {first} | passed: other | s/case: {first} / other "
+        f"| model calls/case: {first} / other |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def means(key: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
+        if not mine:
+            return "-"
+        return " / ".join(f"{sum(r[key] for r in rs) / len(rs):.1f}" for rs in (mine, theirs))
+
     for other in others:
         both = sorted(by_mode[first].keys() & by_mode[other].keys())
         mine = [by_mode[first][c] for c in both]
@@ -87,7 +94,8 @@ def head_to_head(rows: list[dict[str, Any]], modes: list[str]) -> str:
         lines.append(
             f"| {other} | {len(both)} | {sum(r['turns'] for r in mine)} "
             f"| {sum(r['turns_right'] for r in mine)} | {sum(r['turns_right'] for r in theirs)} "
-            f"| {sum(r['passed'] for r in mine)} | {sum(r['passed'] for r in theirs)} |"
+            f"| {sum(r['passed'] for r in mine)} | {sum(r['passed'] for r in theirs)} "
+            f"| {means('seconds', mine, theirs)} | {means('steps', mine, theirs)} |"
         )
     return "\n".join(lines)
 

@@ -87,4 +87,13 @@ def test_a_case_no_mode_finished_has_no_line() -> None:
 def test_each_baseline_is_compared_on_the_cases_it_finished_with_the_first_mode() -> None:
     rows = [*ROWS, _row("native", "c", False, 3, 9.0)]  # native finished only c
     lines = multi_turn_report.head_to_head(rows, ["code", "json", "native"]).splitlines()
-    assert lines[2:] == ["| json | 2 | 8 | 5 | 2 | 1 | 0 |", "| native | 1 | 4 | 0 | 3 | 0 | 0 |"]
+    assert lines[2:] == [
+        "| json | 2 | 8 | 5 | 2 | 1 | 0 | 20.0 / 200.0 | 6.0 / 6.0 |",
+        "| native | 1 | 4 | 0 | 3 | 0 | 0 | 50.0 / 9.0 | 6.0 / 6.0 |",
+    ]
+
+
+def test_a_baseline_with_no_case_in_common_gets_dashes() -> None:
+    rows = [*ROWS, _row("native", "z", False, 3, 9.0)]
+    lines = multi_turn_report.head_to_head(rows, ["code", "native"]).splitlines()
+    assert lines[2:] == ["| native | 0 | 0 | 0 | 0 | 0 | 0 | - | - |"]
