@@ -422,7 +422,8 @@ def main() -> int:
     stem = args.tag or f"{date}-seed{args.seed}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     given = dict(item.split("=", 1) for item in args.base)
-    stems = {m: dict(item.split("=", 1) for item in args.rows).get(m, stem) for m in modes}
+    rows_from = dict(item.split("=", 1) for item in args.rows)
+    stems = {m: rows_from.get(m, stem) for m in modes}
     started = time.monotonic()
     deadline = started + args.minutes * 60 if args.minutes else None
     stop: threading.Event | None = None
