@@ -56,7 +56,7 @@ def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
         return f"{n}/{len(mine)} ({100 * n / len(mine):.0f}%)" if mine else "-"
 
     def mean(key: str) -> Callable[[list[dict[str, Any]]], str]:
-        return lambda mine: f"{sum(r[key] for r in mine) / len(mine):.1f}" if mine else "-"
+        return lambda mine: _mean(mine, key)
 
     lines.append(f"| **passed** | {cells(passed)} |")
     lines.append(f"| mean turns right, from the first | {cells(mean('turns_right'))} |")
@@ -83,9 +83,7 @@ def head_to_head(rows: list[dict[str, Any]], modes: list[str]) -> str:
     ]
 
     def means(key: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
-        if not mine:
-            return "-"
-        return " / ".join(f"{sum(r[key] for r in rs) / len(rs):.1f}" for rs in (mine, theirs))
+        return f"{_mean(mine, key)} / {_mean(theirs, key)}" if mine else "-"
 
     for other in others:
         both = sorted(by_mode[first].keys() & by_mode[other].keys())
@@ -98,6 +96,10 @@ def head_to_head(rows: list[dict[str, Any]], modes: list[str]) -> str:
             f"| {means('seconds', mine, theirs)} | {means('steps', mine, theirs)} |"
         )
     return "\n".join(lines)
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> str:
+    return f"{sum(r[key] for r in rows) / len(rows):.1f}" if rows else "-"
 
 
 def per_case(rows: list[dict[str, Any]], modes: list[str], cases: Sequence[_Case]) -> str:
